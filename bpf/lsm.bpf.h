@@ -14,10 +14,10 @@
 #define AW_LSM_DENY (-EPERM)
 
 /* Use as the first statement of every LSM program body. */
-#define AW_LSM_PASS_EARLIER_DENY(ret)                                                              \
-	do {                                                                                       \
-		if (ret)                                                                           \
-			return ret;                                                                \
+#define AW_LSM_PASS_EARLIER_DENY(ret) \
+	do {                          \
+		if (ret)              \
+			return ret;   \
 	} while (0)
 
 #endif /* AGENTWATCH_LSM_BPF_H */

@@ -40,11 +40,13 @@ static void collect_fixes(const struct aw_features *f, const struct aw_capabilit
 	if (!features__has_cap(f, CAP_BPF) && !features__has_cap(f, CAP_SYS_ADMIN))
 		add_fix(fixes, "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN");
 	if (!p[AW_PROBE_BTF].ok)
-		add_fix(fixes, "this kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE programs need "
+		add_fix(fixes, "this kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE programs "
+			       "need "
 			       "a kernel built with CONFIG_DEBUG_INFO_BTF=y");
 	if (caps->file != AW_LEVEL_LSM) {
 		if (f->config_bpf_lsm == 0)
-			add_fix(fixes, "this kernel is built without CONFIG_BPF_LSM=y: file and exec "
+			add_fix(fixes, "this kernel is built without CONFIG_BPF_LSM=y: file and "
+				       "exec "
 				       "enforcement need a kernel that has it");
 		if (f->lsm_known && !f->bpf_in_lsm_list)
 			add_fix(fixes,
@@ -54,12 +56,14 @@ static void collect_fixes(const struct aw_features *f, const struct aw_capabilit
 				f->lsm_list, f->lsm_list);
 		else if (!f->lsm_known)
 			add_fix(fixes, "the active LSM list is unreadable: mount securityfs "
-				       "(mount -t securityfs securityfs /sys/kernel/security) and run "
+				       "(mount -t securityfs securityfs /sys/kernel/security) and "
+				       "run "
 				       "doctor again; the list must contain 'bpf'");
 		if (!p[AW_PROBE_LSM_LOAD].ok)
 			add_fix(fixes,
 				"BPF-LSM programs are refused by this kernel (%s). Check kernel "
-				"lockdown (/sys/kernel/security/lockdown) and any sandbox or seccomp "
+				"lockdown (/sys/kernel/security/lockdown) and any sandbox or "
+				"seccomp "
 				"policy that blocks BPF tracing programs",
 				p[AW_PROBE_LSM_LOAD].detail);
 		add_fix(fixes, "until then file and exec rules run in 'audit' or 'kill' mode");
@@ -132,11 +136,11 @@ static int print_json(const struct aw_features *f, const struct aw_capabilities 
 	json_object_object_add(capj, "network_enforcement",
 			       json_object_new_string(aw_level__name(caps->network)));
 	json_object_object_add(capj, "syscall_observation",
-			       json_object_new_string(caps->syscall_observation ? "available" :
-										  "unavailable"));
+			       json_object_new_string(caps->syscall_observation ? "available"
+										: "unavailable"));
 	json_object_object_add(capj, "event_transport",
-			       json_object_new_string(caps->event_transport ? "ringbuf" :
-									      "unavailable"));
+			       json_object_new_string(caps->event_transport ? "ringbuf"
+									    : "unavailable"));
 	for (i = 0; i < fixes->n; i++)
 		json_object_array_add(fixj, json_object_new_string(fixes->text[i]));
 
@@ -147,7 +151,8 @@ static int print_json(const struct aw_features *f, const struct aw_capabilities 
 	json_object_object_add(root, "capabilities", capj);
 	json_object_object_add(root, "fixes", fixj);
 	json_object_object_add(root, "verdict", json_object_new_string(full ? "full" : "partial"));
-	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+							  JSON_C_TO_STRING_SPACED |
 							  JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
 	return 0;
@@ -197,25 +202,26 @@ static void print_text(const struct aw_features *f, const struct aw_capabilities
 
 static void doctor_usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: agentwatch doctor [--json]\n\n"
-		"Probe this kernel for real (tiny BPF programs are loaded, attached and triggered)\n"
-		"and say what agentwatch can observe and enforce here, and how to fix what is\n"
-		"missing.\n\n"
-		"Options:\n"
-		"  --json   machine-readable output with the keys kernel, lsm, probes,\n"
-		"           capabilities (and probe_details, fixes, verdict)\n\n"
-		"Exit status: 0 when full enforcement is possible, 2 when only partial.\n\n"
-		"EXAMPLES\n"
-		"  sudo agentwatch doctor\n"
-		"  sudo agentwatch doctor --json | jq .capabilities\n");
+	fprintf(out, "Usage: agentwatch doctor [--json]\n\n"
+		     "Probe this kernel for real (tiny BPF programs are loaded, attached and "
+		     "triggered)\n"
+		     "and say what agentwatch can observe and enforce here, and how to fix what "
+		     "is\n"
+		     "missing.\n\n"
+		     "Options:\n"
+		     "  --json   machine-readable output with the keys kernel, lsm, probes,\n"
+		     "           capabilities (and probe_details, fixes, verdict)\n\n"
+		     "Exit status: 0 when full enforcement is possible, 2 when only partial.\n\n"
+		     "EXAMPLES\n"
+		     "  sudo agentwatch doctor\n"
+		     "  sudo agentwatch doctor --json | jq .capabilities\n");
 }
 
 int do_doctor(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	struct aw_capabilities caps;

@@ -12,10 +12,10 @@
 #include "features.h"
 
 #define AW_PROBE_KEY(id, key, what) [AW_PROBE_##id] = key,
-static const char *const probe_keys[] = { AW_PROBES(AW_PROBE_KEY) };
+static const char *const probe_keys[] = {AW_PROBES(AW_PROBE_KEY)};
 #undef AW_PROBE_KEY
 #define AW_PROBE_WHAT(id, key, what) [AW_PROBE_##id] = what,
-static const char *const probe_whats[] = { AW_PROBES(AW_PROBE_WHAT) };
+static const char *const probe_whats[] = {AW_PROBES(AW_PROBE_WHAT)};
 #undef AW_PROBE_WHAT
 
 const char *aw_probe__key(enum aw_probe_id probe)

@@ -15,20 +15,20 @@
 #include "cgroup.h"
 
 /* Probe ids double as the stable keys of doctor's JSON "probes" object. */
-#define AW_PROBES(X)                                                                               \
-	X(BTF, "btf", "kernel BTF at /sys/kernel/btf/vmlinux")                                     \
-	X(BPFFS, "bpffs", "bpffs mounted at /sys/fs/bpf")                                          \
-	X(RINGBUF, "ringbuf", "BPF ring buffer: records reserved in a program reach userspace")    \
-	X(TP_BTF, "tp_btf", "tp_btf program attached to sys_enter and fired")                      \
-	X(RAW_TP, "raw_tracepoint", "raw tracepoint attached to sys_enter and fired")              \
-	X(CGROUP_SOCK_ADDR, "cgroup_sock_addr",                                                    \
-	  "cgroup/connect4 attached to a cgroup and denied a connect")                             \
-	X(CGROUP_CONNECT6, "cgroup_connect6", "cgroup/connect6 loads")                             \
-	X(LSM_LOAD, "lsm_load", "a BPF-LSM program (file_open) loads and attaches")                \
-	X(LSM_ENFORCE, "lsm_enforce", "a BPF-LSM program denied a file open with EPERM")           \
-	X(LSM_BPRM, "lsm_bprm_check", "lsm/bprm_check_security loads and attaches")                \
-	X(LSM_SOCKET_CONNECT, "lsm_socket_connect", "lsm/socket_connect loads and attaches")       \
-	X(D_PATH, "bpf_d_path", "bpf_d_path from lsm/file_open loads")                             \
+#define AW_PROBES(X)                                                                            \
+	X(BTF, "btf", "kernel BTF at /sys/kernel/btf/vmlinux")                                  \
+	X(BPFFS, "bpffs", "bpffs mounted at /sys/fs/bpf")                                       \
+	X(RINGBUF, "ringbuf", "BPF ring buffer: records reserved in a program reach userspace") \
+	X(TP_BTF, "tp_btf", "tp_btf program attached to sys_enter and fired")                   \
+	X(RAW_TP, "raw_tracepoint", "raw tracepoint attached to sys_enter and fired")           \
+	X(CGROUP_SOCK_ADDR, "cgroup_sock_addr",                                                 \
+	  "cgroup/connect4 attached to a cgroup and denied a connect")                          \
+	X(CGROUP_CONNECT6, "cgroup_connect6", "cgroup/connect6 loads")                          \
+	X(LSM_LOAD, "lsm_load", "a BPF-LSM program (file_open) loads and attaches")             \
+	X(LSM_ENFORCE, "lsm_enforce", "a BPF-LSM program denied a file open with EPERM")        \
+	X(LSM_BPRM, "lsm_bprm_check", "lsm/bprm_check_security loads and attaches")             \
+	X(LSM_SOCKET_CONNECT, "lsm_socket_connect", "lsm/socket_connect loads and attaches")    \
+	X(D_PATH, "bpf_d_path", "bpf_d_path from lsm/file_open loads")                          \
 	X(SEND_SIGNAL, "bpf_send_signal", "bpf_send_signal from a raw tracepoint loads")
 
 #define AW_PROBE_ENUM(id, key, what) AW_PROBE_##id,

@@ -14,9 +14,9 @@ static int do_version(int argc, char **argv);
 static int do_help(int argc, char **argv);
 
 static const struct cli_verb verbs[] = {
-	{ "doctor", do_doctor, "say what this kernel lets agentwatch observe and enforce" },
-	{ "version", do_version, "print the version of agentwatch and of libbpf" },
-	{ "help", do_help, "show this help" },
+	{"doctor", do_doctor, "say what this kernel lets agentwatch observe and enforce"},
+	{"version", do_version, "print the version of agentwatch and of libbpf"},
+	{"help", do_help, "show this help"},
 };
 
 static void usage(FILE *out)
@@ -50,7 +50,8 @@ static int do_version(int argc, char **argv)
 
 	if (argc > 1 && !json) {
 		if (strcmp(argv[1], "--help") == 0) {
-			printf("Usage: agentwatch version [--json]\n\nPrint agentwatch's version and "
+			printf("Usage: agentwatch version [--json]\n\nPrint agentwatch's version "
+			       "and "
 			       "the libbpf it runs with.\n\nEXAMPLES\n  agentwatch version\n"
 			       "  agentwatch version --json\n");
 			return AW_EXIT_OK;
@@ -69,9 +70,9 @@ static int do_version(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{},
 	};
 	bool verbose = false;

@@ -61,7 +61,8 @@ static __u32 kernel_dev(dev_t dev)
  * `check` (which attaches and triggers). The skeleton is destroyed on every path.
  */
 static void run_probe(const char *name, struct aw_probe_result *r,
-		      void (*setup)(struct aw_probe *skel, void *ctx), void *ctx, probe_check_fn check)
+		      void (*setup)(struct aw_probe *skel, void *ctx), void *ctx,
+		      probe_check_fn check)
 {
 	struct bpf_program *prog, *target = NULL;
 	struct aw_probe *skel;
@@ -72,8 +73,7 @@ static void run_probe(const char *name, struct aw_probe_result *r,
 		fail(r, errno, "open");
 		return;
 	}
-	bpf_object__for_each_program(prog, skel->obj)
-	{
+	bpf_object__for_each_program (prog, skel->obj) {
 		bool keep = strcmp(bpf_program__name(prog), name) == 0;
 
 		bpf_program__set_autoload(prog, keep);
@@ -181,7 +181,7 @@ static int lsm_check(struct aw_probe *skel, struct bpf_program *prog, struct aw_
 
 static void probe_lsm(struct aw_features *f)
 {
-	struct lsm_ctx c = { .enforce = &f->probes[AW_PROBE_LSM_ENFORCE] };
+	struct lsm_ctx c = {.enforce = &f->probes[AW_PROBE_LSM_ENFORCE]};
 
 	c.memfd = memfd_create("agentwatch-probe", MFD_CLOEXEC);
 	if (c.memfd < 0 || fstat(c.memfd, &c.st)) {
@@ -205,8 +205,8 @@ static int ringbuf_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static int ringbuf_check(struct aw_probe *skel, struct bpf_program *prog,
-			 struct aw_probe_result *r, void *ctx)
+static int ringbuf_check(struct aw_probe *skel, struct bpf_program *prog, struct aw_probe_result *r,
+			 void *ctx)
 {
 	struct ring_buffer *rb;
 	struct bpf_link *link;
@@ -246,7 +246,7 @@ struct cgroup_ctx {
 /* Child: join the scratch cgroup, connect a UDP socket to loopback, exit 0 if denied. */
 static int connect_in_cgroup(const char *cgroup)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9) };
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
 	char procs[PATH_MAX + 16];
 	int fd, s;
 
@@ -264,8 +264,8 @@ static int connect_in_cgroup(const char *cgroup)
 	return errno == EPERM ? 0 : 4;
 }
 
-static int cgroup_check(struct aw_probe *skel, struct bpf_program *prog,
-			struct aw_probe_result *r, void *ctx)
+static int cgroup_check(struct aw_probe *skel, struct bpf_program *prog, struct aw_probe_result *r,
+			void *ctx)
 {
 	struct cgroup_ctx *c = ctx;
 	struct bpf_link *link;
@@ -302,8 +302,7 @@ static void probe_cgroup(struct aw_features *f)
 		fail(&f->probes[AW_PROBE_CGROUP_CONNECT6], ENOENT, "no cgroup v2 mount");
 		return;
 	}
-	snprintf(c.path, sizeof(c.path), "%s/agentwatch-probe-%d",
-		 f->cgroups.v2[0], getpid());
+	snprintf(c.path, sizeof(c.path), "%s/agentwatch-probe-%d", f->cgroups.v2[0], getpid());
 	if (mkdir(c.path, 0700) && errno != EEXIST) {
 		fail(r, errno, "mkdir scratch cgroup");
 		fail(&f->probes[AW_PROBE_CGROUP_CONNECT6], errno, "mkdir scratch cgroup");
