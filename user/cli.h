@@ -14,6 +14,7 @@ struct cli_verb {
 };
 
 int do_doctor(int argc, char **argv);
+int do_exec(int argc, char **argv);
 
 /* Exit statuses shared by the verbs. */
 #define AW_EXIT_OK	0

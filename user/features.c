@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -202,4 +203,18 @@ bool features__full_enforcement(const struct aw_capabilities *caps)
 	return caps->file == AW_LEVEL_LSM && caps->exec == AW_LEVEL_LSM &&
 	       caps->network >= AW_LEVEL_CGROUP && caps->syscall_observation &&
 	       caps->event_transport;
+}
+
+int features__ensure_tracefs(void)
+{
+	struct statfs st;
+
+	if (statfs("/sys/kernel/tracing", &st) == 0 && st.f_type == TRACEFS_MAGIC)
+		return 0;
+	if (statfs("/sys/kernel/debug/tracing", &st) == 0 && st.f_type == TRACEFS_MAGIC)
+		return 0;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL))
+		return -errno;
+	return 0;
 }

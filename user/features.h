@@ -72,6 +72,12 @@ struct aw_features {
 	struct aw_probe_result probes[AW_PROBE__COUNT];
 };
 
+/*
+ * Make sure tracefs is mounted at /sys/kernel/tracing, where libbpf looks up tracepoint ids;
+ * mounts it when missing (root only). Returns 0 or -errno.
+ */
+int features__ensure_tracefs(void);
+
 /* Fill everything: system facts, then every BPF probe. Never fails; failures are results. */
 void features__probe(struct aw_features *f);
 /* Only the system facts (no BPF); used by unit tests and by features__probe. */

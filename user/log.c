@@ -54,7 +54,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 {
 	if (!verbose)
 		return 0;
-	fprintf(stderr, "agentwatch: libbpf: ");
+	fprintf(stderr, "agentwatch: ");
 	return vfprintf(stderr, fmt, ap);
 }
 

@@ -14,6 +14,7 @@ static int do_version(int argc, char **argv);
 static int do_help(int argc, char **argv);
 
 static const struct cli_verb verbs[] = {
+	{"exec", do_exec, "run a command as a watched agent and stream its events"},
 	{"doctor", do_doctor, "say what this kernel lets agentwatch observe and enforce"},
 	{"version", do_version, "print the version of agentwatch and of libbpf"},
 	{"help", do_help, "show this help"},
@@ -33,6 +34,7 @@ static void usage(FILE *out)
 		     "  -h, --help      this help\n"
 		     "      --version   same as the version verb\n"
 		     "\nEXAMPLES\n"
+		     "  agentwatch exec -- sh -c 'cat /etc/hostname'   watch one command\n"
 		     "  agentwatch doctor            what can be enforced on this kernel\n"
 		     "  agentwatch doctor --json     the same, for scripts\n"
 		     "  agentwatch -v doctor         with libbpf's log of every probe\n");

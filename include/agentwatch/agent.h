@@ -7,8 +7,10 @@
  * struct aw_agent) holds the agent's root cgroup and every descendant cgroup seen so far.
  * Attribution of the current task:
  *   1. look up bpf_get_current_cgroup_id()                 -> hit: O(1), the common case;
- *   2. on a miss, look up its ancestors, nearest first, for at most AW_AGENT_MAX_DEPTH levels;
- *      a hit is copied to the child's id so the next lookup is step 1 again.
+ *   2. on a miss, look up its ancestors from the root down, for cgroup levels below
+ *      AW_AGENT_MAX_LEVEL; a hit is copied to the descendant's id so its next lookup is step 1;
+ *      a miss is remembered in the LRU `unwatched_cgroups`, which userspace clears whenever it
+ *      registers an agent.
  * A cgroup made under a watched one is also added by the cgroup_mkdir tracepoint before any
  * process can enter it, so new cgroups are attributed from their first process.
  *
@@ -30,7 +32,7 @@
 #endif
 
 #define AW_AGENT_SLOTS	   1024
-#define AW_AGENT_MAX_DEPTH 8
+#define AW_AGENT_MAX_LEVEL 16
 #define AW_AGENT_NAME_LEN  64
 #define AW_AGENT_UID_LEN   40
 

@@ -14,9 +14,9 @@
  *       8 |                    ktime_ns (bpf_ktime_get_boot_ns)                  |
  *         +----------------------------------------------------------------------+
  *      16 | struct aw_task: pid, tgid, ppid, uid, gid, agent_slot, cgroup_id,     |
- *         |                 exec_id, comm[16]                        (64 bytes)  |
+ *         |                 exec_id, comm[16]                        (56 bytes)  |
  *         +----------------------------------------------------------------------+
- *      80 | type-specific fixed part (struct aw_<type>_event minus the above)    |
+ *      72 | type-specific fixed part (struct aw_<type>_event minus the above)    |
  *         +----------------------------------------------------------------------+
  *         | strings, packed, each at its (offset, len)                           |
  *         +----------------------------------------------------------------------+
@@ -71,7 +71,7 @@ struct aw_task {
 	__u64 exec_id; /* this process's exec_id (see aw_exec_event) */
 	char comm[AW_COMM_LEN];
 };
-_Static_assert(sizeof(struct aw_task) == 64, "aw_task wire size");
+_Static_assert(sizeof(struct aw_task) == 56, "aw_task wire size");
 
 /* A string appended after the fixed part. */
 struct aw_str {
@@ -97,7 +97,7 @@ struct aw_exec_event {
 	struct aw_str cwd;
 	__u32 pad;
 };
-_Static_assert(sizeof(struct aw_exec_event) == 120, "aw_exec_event wire size");
+_Static_assert(sizeof(struct aw_exec_event) == 112, "aw_exec_event wire size");
 
 struct aw_fork_event {
 	struct aw_event_hdr hdr;
@@ -107,7 +107,7 @@ struct aw_fork_event {
 	__u32 clone_thread; /* 1 for a new thread in an existing process */
 	__u32 pad;
 };
-_Static_assert(sizeof(struct aw_fork_event) == 96, "aw_fork_event wire size");
+_Static_assert(sizeof(struct aw_fork_event) == 88, "aw_fork_event wire size");
 
 struct aw_exit_event {
 	struct aw_event_hdr hdr;
@@ -115,7 +115,7 @@ struct aw_exit_event {
 	__u32 exit_code; /* task->exit_code: (status << 8) | signal, as wait(2) sees it */
 	__u32 pad;
 };
-_Static_assert(sizeof(struct aw_exit_event) == 88, "aw_exit_event wire size");
+_Static_assert(sizeof(struct aw_exit_event) == 80, "aw_exit_event wire size");
 
 /* aw_file_event.access */
 #define AW_ACC_READ   (1U << 0)
@@ -146,7 +146,7 @@ struct aw_file_event {
 	__u32 rule_id; /* the deciding rule, 0 when none */
 	__u32 pad2;
 };
-_Static_assert(sizeof(struct aw_file_event) == 120, "aw_file_event wire size");
+_Static_assert(sizeof(struct aw_file_event) == 112, "aw_file_event wire size");
 
 enum {
 	AW_NET_CONNECT = 1,
@@ -170,7 +170,7 @@ struct aw_net_event {
 	__s32 ret;
 	__u32 rule_id;
 };
-_Static_assert(sizeof(struct aw_net_event) == 128, "aw_net_event wire size");
+_Static_assert(sizeof(struct aw_net_event) == 120, "aw_net_event wire size");
 
 struct aw_syscall_event {
 	struct aw_event_hdr hdr;
@@ -179,7 +179,7 @@ struct aw_syscall_event {
 	__u32 pad;
 	__u64 args[3];
 };
-_Static_assert(sizeof(struct aw_syscall_event) == 112, "aw_syscall_event wire size");
+_Static_assert(sizeof(struct aw_syscall_event) == 104, "aw_syscall_event wire size");
 
 /* Bounds on the strings a record carries. */
 #define AW_PATH_MAX 4096

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every kernel-version workaround lives here, each naming the kernel change it bridges.
+ * Programs call these helpers instead of reading the moved fields themselves.
+ */
+#ifndef AGENTWATCH_CORE_FIXES_BPF_H
+#define AGENTWATCH_CORE_FIXES_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+
+/*
+ * f_mode bits are macros, absent from BTF. FMODE_CREATED (set when this open created the file)
+ * has been 1 << 20 since it was introduced in v4.19 for atomic_open.
+ */
+#define AW_FMODE_READ	 0x1U
+#define AW_FMODE_WRITE	 0x2U
+#define AW_FMODE_CREATED (1U << 20)
+
+/* O_* flags as the x86-64/generic uapi defines them. */
+#define AW_O_ACCMODE 00000003
+#define AW_O_CREAT   00000100
+#define AW_O_TRUNC   00001000
+
+/*
+ * struct file.f_path is `const struct path` in recent kernels (so in the 6.18 BTF this tree's
+ * vmlinux.h comes from) and plain in older ones; bpf_d_path and the path walker take a plain one.
+ */
+static __always_inline struct path *aw_file_path(struct file *file)
+{
+	return (struct path *)__builtin_preserve_access_index(&file->f_path);
+}
+
+#endif /* AGENTWATCH_CORE_FIXES_BPF_H */

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Observation of watched agents: exec/fork/exit, file opens and network egress, one ring-buffer
+ * record each (include/agentwatch/event.h). Every program first asks which agent the current
+ * task belongs to (agent.bpf.h); an unwatched task costs that lookup and nothing more.
+ *
+ * File opens come from the syscall exit tracepoints, resolved from the struct file the returned
+ * fd points to (never from the user's path string), or, where BPF-LSM works, from lsm/file_open;
+ * the loader enables one source, never both.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "agent.bpf.h"
+#include "core_fixes.bpf.h"
+#include "emit.bpf.h"
+#include "lsm.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AW_AF_INET  2
+#define AW_AF_INET6 10
+
+/* --- process lifecycle ------------------------------------------------------------------- */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tp_sched_process_exec, struct task_struct *task, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	struct aw_agent *agent = aw_agent_of_current();
+	struct aw_exec_ids ids = {}, *parent_ids;
+	struct aw_exec_event *e;
+	struct aw_event_buf *ev;
+	struct mm_struct *mm;
+	__u32 size = sizeof(*e), ppid, tgid = task->tgid;
+	unsigned long args_start, args_end;
+
+	if (!agent)
+		return 0;
+	ev = aw_event_scratch();
+	if (!ev)
+		return 0;
+	e = (void *)ev->data;
+	aw_fill_hdr(&e->hdr, AW_EV_EXEC);
+	ppid = aw_task_ppid(task);
+	parent_ids = bpf_map_lookup_elem(&exec_ids_by_tgid, &ppid);
+	ids.exec_id = AW_EXEC_ID(e->hdr.ktime_ns, tgid);
+	ids.parent_exec_id = parent_ids ? parent_ids->exec_id : 0;
+	bpf_map_update_elem(&exec_ids_by_tgid, &tgid, &ids, BPF_ANY);
+
+	aw_fill_task(&e->task, agent);
+	e->task.ppid = ppid;
+	e->parent_exec_id = ids.parent_exec_id;
+	e->ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+	e->dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
+	e->argc = BPF_CORE_READ(bprm, argc);
+	e->pad = 0;
+	aw_append_path(ev, &size, &e->path, aw_file_path(BPF_CORE_READ(bprm, file)));
+
+	mm = BPF_CORE_READ(task, mm);
+	args_start = BPF_CORE_READ(mm, arg_start);
+	args_end = BPF_CORE_READ(mm, arg_end);
+	aw_append_user(ev, &size, &e->argv, (void *)args_start, args_end - args_start, AW_ARGV_MAX);
+	aw_append_path(ev, &size, &e->cwd, &task->fs->pwd);
+	aw_submit(ev, size);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tp_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct aw_agent *agent = aw_agent_of_current();
+	struct aw_exec_ids *ids;
+	struct aw_fork_event *e;
+	struct aw_event_buf *ev;
+	__u32 child_tgid, parent_tgid;
+
+	if (!agent)
+		return 0;
+	child_tgid = BPF_CORE_READ(child, tgid);
+	parent_tgid = BPF_CORE_READ(parent, tgid);
+	/* A forked child runs its parent's image until it execs. */
+	ids = bpf_map_lookup_elem(&exec_ids_by_tgid, &parent_tgid);
+	if (ids && child_tgid != parent_tgid)
+		bpf_map_update_elem(&exec_ids_by_tgid, &child_tgid, ids, BPF_ANY);
+
+	ev = aw_event_scratch();
+	if (!ev)
+		return 0;
+	e = (void *)ev->data;
+	aw_fill_hdr(&e->hdr, AW_EV_FORK);
+	aw_fill_task(&e->task, agent);
+	e->task.pid = BPF_CORE_READ(child, pid);
+	e->task.tgid = child_tgid;
+	e->task.ppid = child_tgid == parent_tgid ? aw_task_ppid(parent) : parent_tgid;
+	e->task.exec_id = ids ? ids->exec_id : 0;
+	e->parent_pid = BPF_CORE_READ(parent, pid);
+	e->parent_tgid = parent_tgid;
+	e->clone_thread = child_tgid == parent_tgid;
+	e->pad = 0;
+	aw_submit(ev, sizeof(*e));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tp_sched_process_exit, struct task_struct *task)
+{
+	struct aw_agent *agent;
+	struct aw_exit_event *e;
+	struct aw_event_buf *ev;
+	__u32 tgid;
+
+	/* Only the last thread of a process reports its exit. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	agent = aw_agent_of_current();
+	tgid = BPF_CORE_READ(task, tgid);
+	if (!agent) {
+		bpf_map_delete_elem(&exec_ids_by_tgid, &tgid);
+		return 0;
+	}
+	ev = aw_event_scratch();
+	if (ev) {
+		e = (void *)ev->data;
+		aw_fill_hdr(&e->hdr, AW_EV_EXIT);
+		aw_fill_task(&e->task, agent);
+		e->task.ppid = aw_task_ppid(task);
+		e->exit_code = BPF_CORE_READ(task, exit_code);
+		e->pad = 0;
+		aw_submit(ev, sizeof(*e));
+	}
+	bpf_map_delete_elem(&exec_ids_by_tgid, &tgid);
+	return 0;
+}
+
+/* --- file opens ---------------------------------------------------------------------------- */
+
+static __always_inline __u32 aw_access_of(struct file *file, __u32 open_flags)
+{
+	__u32 mode = BPF_CORE_READ(file, f_mode), access = 0;
+
+	if (mode & AW_FMODE_READ)
+		access |= AW_ACC_READ;
+	if (mode & AW_FMODE_WRITE)
+		access |= AW_ACC_WRITE;
+	if (mode & AW_FMODE_CREATED)
+		access |= AW_ACC_CREATE;
+	if (open_flags & AW_O_TRUNC)
+		access |= AW_ACC_TRUNC;
+	return access;
+}
+
+static __always_inline void aw_emit_file(struct aw_agent *agent, struct file *file,
+					 __u32 open_flags, __s32 ret, __u8 source)
+{
+	struct aw_file_event *e;
+	struct aw_event_buf *ev;
+	__u32 size = sizeof(*e);
+
+	ev = aw_event_scratch();
+	if (!ev)
+		return;
+	e = (void *)ev->data;
+	aw_fill_hdr(&e->hdr, AW_EV_FILE_OPEN);
+	aw_fill_task(&e->task, agent);
+	e->task.ppid = aw_task_ppid((struct task_struct *)bpf_get_current_task_btf());
+	e->ino = BPF_CORE_READ(file, f_inode, i_ino);
+	e->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	e->access = aw_access_of(file, open_flags);
+	e->flags = open_flags;
+	e->ret = ret;
+	e->source = source;
+	e->pad[0] = e->pad[1] = e->pad[2] = 0;
+	e->rule_id = 0;
+	e->pad2 = 0;
+	aw_append_path(ev, &size, &e->path, aw_file_path(file));
+	aw_submit(ev, size);
+}
+
+/* open(2) flags by thread, kept between syscall entry and exit for watched tasks only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} open_flags_by_tid SEC(".maps");
+
+static __always_inline int aw_open_enter(__u64 flags)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), f = flags;
+
+	if (aw_agent_of_current())
+		bpf_map_update_elem(&open_flags_by_tid, &tid, &f, BPF_ANY);
+	return 0;
+}
+
+/* The fd the syscall returned, looked up in the task's own fd table: the kernel's file. */
+static __always_inline struct file *aw_fd_file(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *file = NULL;
+
+	if (fd < 0 || fd >= max)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+static __always_inline int aw_open_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), flags = 0, *saved;
+	struct aw_agent *agent = aw_agent_of_current();
+	struct file *file;
+
+	if (!agent)
+		return 0;
+	saved = bpf_map_lookup_elem(&open_flags_by_tid, &tid);
+	if (saved) {
+		flags = *saved;
+		bpf_map_delete_elem(&open_flags_by_tid, &tid);
+	}
+	if (ret < 0)
+		return 0;
+	file = aw_fd_file(ret);
+	if (file)
+		aw_emit_file(agent, file, flags | BPF_CORE_READ(file, f_flags), ret,
+			     AW_SRC_TRACEPOINT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int tp_sys_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return aw_open_enter(ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int tp_sys_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return aw_open_enter(ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int tp_sys_enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	return aw_open_enter(AW_O_CREAT | AW_O_TRUNC | 1);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int tp_sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return aw_open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int tp_sys_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return aw_open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int tp_sys_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return aw_open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int tp_sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return aw_open_exit(ctx->ret);
+}
+
+/* With BPF-LSM: every open, io_uring's included, seen on the kernel's struct file. */
+SEC("lsm/file_open")
+int BPF_PROG(lsm_file_open, struct file *file, int ret)
+{
+	struct aw_agent *agent;
+
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	agent = aw_agent_of_current();
+	if (agent)
+		aw_emit_file(agent, file, BPF_CORE_READ(file, f_flags), 0, AW_SRC_LSM);
+	return 0;
+}
+
+/* --- network egress (cgroup socket hooks) ---------------------------------------------------- */
+
+static __always_inline void aw_emit_net(struct bpf_sock_addr *ctx, __u8 op, bool v6)
+{
+	struct aw_agent *agent = aw_agent_of_current();
+	struct aw_net_event *e;
+	struct aw_event_buf *ev;
+	__u32 w[4];
+
+	if (!agent)
+		return;
+	ev = aw_event_scratch();
+	if (!ev)
+		return;
+	e = (void *)ev->data;
+	aw_fill_hdr(&e->hdr, AW_EV_NET);
+	aw_fill_task(&e->task, agent);
+	e->op = op;
+	e->proto = ctx->protocol;
+	e->source = AW_SRC_CGROUP;
+	e->sport = 0;
+	e->dport = bpf_ntohs(ctx->user_port);
+	e->ret = 0;
+	e->rule_id = 0;
+	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	if (!v6) {
+		e->family = AW_AF_INET;
+		w[0] = ctx->user_ip4;
+		__builtin_memcpy(e->daddr, &w[0], 4);
+	} else {
+		/* ctx fields need constant offsets: no loop */
+		w[0] = ctx->user_ip6[0];
+		w[1] = ctx->user_ip6[1];
+		w[2] = ctx->user_ip6[2];
+		w[3] = ctx->user_ip6[3];
+		/* ::ffff:a.b.c.d is the IPv4 host a.b.c.d */
+		if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) {
+			e->family = AW_AF_INET;
+			__builtin_memcpy(e->daddr, &w[3], 4);
+		} else {
+			e->family = AW_AF_INET6;
+			__builtin_memcpy(e->daddr, w, 16);
+		}
+	}
+	aw_submit(ev, sizeof(*e));
+}
+
+SEC("cgroup/connect4")
+int cgroup_connect4(struct bpf_sock_addr *ctx)
+{
+	aw_emit_net(ctx, AW_NET_CONNECT, false);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int cgroup_connect6(struct bpf_sock_addr *ctx)
+{
+	aw_emit_net(ctx, AW_NET_CONNECT, true);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int cgroup_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	aw_emit_net(ctx, AW_NET_SENDMSG, false);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int cgroup_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	aw_emit_net(ctx, AW_NET_SENDMSG, true);
+	return 1;
+}
+
+SEC("cgroup/bind4")
+int cgroup_bind4(struct bpf_sock_addr *ctx)
+{
+	aw_emit_net(ctx, AW_NET_BIND, false);
+	return 1;
+}
+
+SEC("cgroup/bind6")
+int cgroup_bind6(struct bpf_sock_addr *ctx)
+{
+	aw_emit_net(ctx, AW_NET_BIND, true);
+	return 1;
+}

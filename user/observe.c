@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "decode.h"
+#include "log.h"
+#include "observe.h"
+#include "observe.skel.h"
+
+#define AW_MAX_AGENTS_LOCAL 64
+#define OBSERVE_MAX_LINKS   32
+
+struct observe {
+	struct aw_observe *skel;
+	struct ring_buffer *rb;
+	struct decoder dec;
+	struct observe_opts opts;
+	struct aw_agent agents[AW_MAX_AGENTS_LOCAL]; /* by slot, for decoding */
+	struct bpf_link *links[OBSERVE_MAX_LINKS];
+	int n_links;
+	observe_event_fn fn;
+	void *fn_ctx;
+	int delivered;
+};
+
+static const char *const tracepoint_file_progs[] = {
+	"tp_sys_enter_openat", "tp_sys_enter_open", "tp_sys_enter_creat",  "tp_sys_exit_openat",
+	"tp_sys_exit_open",    "tp_sys_exit_creat", "tp_sys_exit_openat2",
+};
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct observe *o = ctx;
+	struct aw_event ev;
+
+	if (decoder__decode(&o->dec, data, size, &ev))
+		return 0; /* counted as malformed */
+	if (ev.task.agent_slot && ev.task.agent_slot < AW_MAX_AGENTS_LOCAL &&
+	    o->agents[ev.task.agent_slot].slot)
+		ev.agent = &o->agents[ev.task.agent_slot];
+	o->fn(&ev, o->fn_ctx);
+	o->delivered++;
+	return 0;
+}
+
+int observe__open_and_load(struct observe **out, const struct observe_opts *opts)
+{
+	struct observe *o;
+	size_t i;
+	int err;
+
+	/* The syscall tracepoints are looked up by id in tracefs. */
+	if (!opts->lsm_file_open) {
+		err = features__ensure_tracefs();
+		if (err)
+			return log_errno(err, "tracefs: mount at /sys/kernel/tracing");
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->opts = *opts;
+	if (!o->opts.poll_timeout_ms)
+		o->opts.poll_timeout_ms = 100;
+	o->skel = aw_observe__open();
+	if (!o->skel) {
+		err = log_errno(errno, "skeleton 'observe': open");
+		goto out_free;
+	}
+	if (opts->wakeup_bytes)
+		o->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
+	/* One file-open source: the LSM hook where it enforces, the tracepoints elsewhere. */
+	bpf_program__set_autoload(o->skel->progs.lsm_file_open, opts->lsm_file_open);
+	for (i = 0; i < sizeof(tracepoint_file_progs) / sizeof(tracepoint_file_progs[0]); i++) {
+		struct bpf_program *p = bpf_object__find_program_by_name(o->skel->obj,
+									 tracepoint_file_progs[i]);
+
+		if (p)
+			bpf_program__set_autoload(p, !opts->lsm_file_open);
+	}
+	err = aw_observe__load(o->skel);
+	if (err) {
+		err = log_errno(err, "skeleton 'observe': load");
+		goto out_destroy_skel;
+	}
+	o->rb = ring_buffer__new(bpf_map__fd(o->skel->maps.events), on_record, o, NULL);
+	if (!o->rb) {
+		err = log_errno(errno, "map 'events': ring buffer");
+		goto out_destroy_skel;
+	}
+	*out = o;
+	return 0;
+
+out_destroy_skel:
+	aw_observe__destroy(o->skel);
+out_free:
+	free(o);
+	return err;
+}
+
+int observe__add_agent(struct observe *o, __u64 cgroup_id, const struct aw_agent *agent)
+{
+	int fd = bpf_map__fd(o->skel->maps.unwatched_cgroups);
+	__u64 key;
+	int err;
+
+	if (agent->slot == 0 || agent->slot >= AW_MAX_AGENTS_LOCAL)
+		return -ERANGE;
+	o->agents[agent->slot] = *agent;
+	err = bpf_map_update_elem(bpf_map__fd(o->skel->maps.agents_by_cgroup), &cgroup_id, agent,
+				  BPF_ANY);
+	if (err)
+		return log_errno(errno, "map 'agents_by_cgroup': add cgroup %llu",
+				 (unsigned long long)cgroup_id);
+	/* A cgroup remembered as unwatched may now sit under this agent. */
+	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
+		bpf_map_delete_elem(fd, &key);
+	return 0;
+}
+
+int observe__remove_agent(struct observe *o, __u64 cgroup_id)
+{
+	int fd = bpf_map__fd(o->skel->maps.agents_by_cgroup);
+	struct aw_agent agent;
+	__u64 key, next;
+	bool more;
+
+	/* Remove the root and every descendant cached under the same root. */
+	more = bpf_map_get_next_key(fd, NULL, &key) == 0;
+	while (more) {
+		more = bpf_map_get_next_key(fd, &key, &next) == 0;
+		if (bpf_map_lookup_elem(fd, &key, &agent) == 0 && agent.root_cgroup_id == cgroup_id)
+			bpf_map_delete_elem(fd, &key);
+		key = next;
+	}
+	return 0;
+}
+
+int observe__attach(struct observe *o)
+{
+	struct bpf_program *prog;
+	struct bpf_link *link;
+
+	bpf_object__for_each_program (prog, o->skel->obj) {
+		if (!bpf_program__autoload(prog))
+			continue;
+		if (o->n_links == OBSERVE_MAX_LINKS)
+			return log_errno(E2BIG, "skeleton 'observe': more programs than links");
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
+			link = bpf_program__attach_cgroup(prog, o->opts.cgroup_fd);
+		else
+			link = bpf_program__attach(prog);
+		if (!link)
+			return log_errno(errno, "program '%s': attach", bpf_program__name(prog));
+		o->links[o->n_links++] = link;
+	}
+	return 0;
+}
+
+int observe__poll(struct observe *o, observe_event_fn fn, void *ctx)
+{
+	int err;
+
+	o->fn = fn;
+	o->fn_ctx = ctx;
+	o->delivered = 0;
+	err = ring_buffer__poll(o->rb, o->opts.poll_timeout_ms);
+	if (err < 0 && err != -EINTR)
+		return err;
+	/* Records written with BPF_RB_NO_WAKEUP did not wake us: the timeout is the flush. */
+	err = ring_buffer__consume(o->rb);
+	if (err < 0)
+		return err;
+	return o->delivered;
+}
+
+int observe__drain(struct observe *o, observe_event_fn fn, void *ctx)
+{
+	int err;
+
+	o->fn = fn;
+	o->fn_ctx = ctx;
+	o->delivered = 0;
+	err = ring_buffer__consume(o->rb);
+	return err < 0 ? err : o->delivered;
+}
+
+void observe__drops(struct observe *o, __u64 drops[AW_DROP__MAX], __u64 *malformed)
+{
+	int fd = bpf_map__fd(o->skel->maps.drops_by_reason);
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals = calloc(ncpu > 0 ? ncpu : 1, sizeof(*vals));
+	__u32 r;
+	int c;
+
+	for (r = 0; r < AW_DROP__MAX; r++) {
+		drops[r] = 0;
+		if (vals && bpf_map_lookup_elem(fd, &r, vals) == 0)
+			for (c = 0; c < ncpu; c++)
+				drops[r] += vals[c];
+	}
+	free(vals);
+	if (malformed)
+		*malformed = o->dec.malformed;
+}
+
+const struct aw_agent *observe__agent(struct observe *o, __u32 slot)
+{
+	return slot && slot < AW_MAX_AGENTS_LOCAL && o->agents[slot].slot ? &o->agents[slot] : NULL;
+}
+
+void observe__destroy(struct observe *o)
+{
+	if (!o)
+		return;
+	while (o->n_links)
+		bpf_link__destroy(o->links[--o->n_links]);
+	ring_buffer__free(o->rb);
+	aw_observe__destroy(o->skel);
+	free(o);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Loader and consumer for bpf/observe.bpf.c: open, size and choose programs from the feature
+ * probes, load, register agents, attach, then drain the ring buffer into decoded events.
+ */
+#ifndef AGENTWATCH_OBSERVE_H
+#define AGENTWATCH_OBSERVE_H
+
+#include <stdbool.h>
+
+#include "event.h"
+#include "features.h"
+
+struct observe;
+
+struct observe_opts {
+	bool lsm_file_open;  /* file opens from lsm/file_open instead of syscall tracepoints */
+	int cgroup_fd;	     /* cgroup to attach the socket hooks to (an agent's or the root) */
+	__u64 wakeup_bytes;  /* unread bytes in the ring that force a wake-up; 0 = default */
+	int poll_timeout_ms; /* the timer flush: longest an event waits without a wake-up */
+};
+
+typedef void (*observe_event_fn)(const struct aw_event *ev, void *ctx);
+
+int observe__open_and_load(struct observe **out, const struct observe_opts *opts);
+/* Register an agent's root cgroup; clears the negative attribution cache. */
+int observe__add_agent(struct observe *o, __u64 cgroup_id, const struct aw_agent *agent);
+int observe__remove_agent(struct observe *o, __u64 cgroup_id);
+int observe__attach(struct observe *o);
+/* Wait up to the poll timeout, then deliver every record in the ring. Returns records or -errno. */
+int observe__poll(struct observe *o, observe_event_fn fn, void *ctx);
+/* Deliver what is in the ring without waiting. */
+int observe__drain(struct observe *o, observe_event_fn fn, void *ctx);
+/* Drops summed over CPUs, by reason (AW_DROP_*); also malformed records. */
+void observe__drops(struct observe *o, __u64 drops[AW_DROP__MAX], __u64 *malformed);
+/* The agent registered for an agent slot, or NULL. */
+const struct aw_agent *observe__agent(struct observe *o, __u32 slot);
+void observe__destroy(struct observe *o);
+
+#endif /* AGENTWATCH_OBSERVE_H */

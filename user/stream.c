@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "ocsf.h"
+#include "stream.h"
+
+#define STREAM_BUF (64 * 1024) /* the largest event, escaped six times over, fits */
+
+struct stream {
+	struct sink *sink;
+	struct aw_capabilities caps;
+	struct ocsf_ctx ocsf;
+	__u64 last_event_id;
+	__s64 boot_to_wall_ns;	 /* CLOCK_REALTIME - CLOCK_BOOTTIME */
+	__u64 offset_checked_ns; /* boot time of the last offset refresh */
+	__u64 by_type[AW_EV__MAX];
+	__u64 denied, encode_errors;
+	char buf[STREAM_BUF];
+};
+
+static __u64 clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Refreshed every second so wall-clock time follows NTP adjustments. */
+static void refresh_clock_offset(struct stream *s, __u64 boot_ns)
+{
+	if (s->offset_checked_ns && boot_ns - s->offset_checked_ns < 1000000000ULL)
+		return;
+	s->boot_to_wall_ns = (__s64)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME));
+	s->offset_checked_ns = boot_ns;
+}
+
+enum aw_level stream__enforcement(const struct aw_capabilities *caps, __u8 type)
+{
+	enum aw_level level;
+
+	switch (type) {
+	case AW_EV_EXEC:
+		level = caps->exec;
+		break;
+	case AW_EV_FILE_OPEN:
+		level = caps->file;
+		break;
+	case AW_EV_NET:
+		level = caps->network;
+		break;
+	default:
+		level = AW_LEVEL_AUDIT;
+		break;
+	}
+	/* Where the kernel cannot refuse, what agentwatch does is record. */
+	return level == AW_LEVEL_UNAVAILABLE ? AW_LEVEL_AUDIT : level;
+}
+
+int stream__new(struct stream **out, struct sink *sink, const struct aw_capabilities *caps)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	s->sink = sink;
+	s->caps = *caps;
+	err = ocsf_ctx__init_host(&s->ocsf, AW_VERSION);
+	if (err) {
+		free(s);
+		return log_errno(err, "ocsf: node facts");
+	}
+	*out = s;
+	return 0;
+}
+
+void stream__on_event(const struct aw_event *in, void *ctx)
+{
+	struct stream *s = ctx;
+	struct aw_event ev = *in;
+	__u64 now;
+	int len;
+
+	refresh_clock_offset(s, ev.boot_ns);
+	ev.wall_ns = ev.boot_ns + s->boot_to_wall_ns;
+	/* Node-unique across restarts: wall-clock ns, forced strictly increasing. */
+	now = clock_ns(CLOCK_REALTIME);
+	s->last_event_id = now > s->last_event_id ? now : s->last_event_id + 1;
+	ev.event_id = s->last_event_id;
+	ev.enforcement = stream__enforcement(&s->caps, ev.type);
+
+	if (ev.type < AW_EV__MAX)
+		s->by_type[ev.type]++;
+	if (ev.disposition == AW_DISP_BLOCKED)
+		s->denied++;
+	len = ocsf__encode(&ev, &s->ocsf, s->buf, sizeof(s->buf));
+	if (len < 0) {
+		s->encode_errors++;
+		log_debug("event %llu: encode: %s", (unsigned long long)ev.event_id,
+			  strerror(-len));
+		return;
+	}
+	sink__write(s->sink, &ev, s->buf, len);
+}
+
+int stream__flush(struct stream *s)
+{
+	return sink__flush(s->sink);
+}
+
+void stream__print_summary(const struct stream *s, FILE *out)
+{
+	struct sink_stats st;
+
+	sink__stats(s->sink, &st);
+	fprintf(out,
+		"agentwatch: summary: %llu exec, %llu fork, %llu exit, %llu file open, %llu "
+		"network, "
+		"%llu denied; %llu written to %s, %llu dropped, %llu not encodable\n",
+		(unsigned long long)s->by_type[AW_EV_EXEC],
+		(unsigned long long)s->by_type[AW_EV_FORK],
+		(unsigned long long)s->by_type[AW_EV_EXIT],
+		(unsigned long long)s->by_type[AW_EV_FILE_OPEN],
+		(unsigned long long)s->by_type[AW_EV_NET], (unsigned long long)s->denied,
+		(unsigned long long)st.events, sink__name(s->sink), (unsigned long long)st.dropped,
+		(unsigned long long)s->encode_errors);
+}
+
+void stream__free(struct stream *s)
+{
+	free(s);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The event stream: decoded events get what only userspace knows (a node-unique event id,
+ * wall-clock time, the enforcement level the kernel allows, ancestry), are encoded once as OCSF
+ * JSON and handed to a sink. Also keeps per-agent counts for summaries.
+ */
+#ifndef AGENTWATCH_STREAM_H
+#define AGENTWATCH_STREAM_H
+
+#include <stdio.h>
+
+#include "event.h"
+#include "features.h"
+#include "sink.h"
+
+struct stream;
+
+int stream__new(struct stream **out, struct sink *sink, const struct aw_capabilities *caps);
+/* observe_event_fn: enrich, encode and write one event. */
+void stream__on_event(const struct aw_event *ev, void *ctx);
+int stream__flush(struct stream *s);
+void stream__print_summary(const struct stream *s, FILE *out);
+void stream__free(struct stream *s);
+
+/* The enforcement level an event of this type had on this kernel. */
+enum aw_level stream__enforcement(const struct aw_capabilities *caps, __u8 type);
+
+#endif /* AGENTWATCH_STREAM_H */
