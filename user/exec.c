@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,28 @@ static void run_agent(const char *cgroup, const struct aw_agent *agent, const ch
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
+static void print_summary(struct observe *obs, struct stream *st)
+{
+	__u64 drops[AW_DROP__MAX], malformed;
+	char line[128];
+	long rss_kib = -1;
+	FILE *f;
+
+	stream__print_summary(st, stderr);
+	observe__drops(obs, drops, &malformed);
+	f = fopen("/proc/self/status", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &rss_kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	fprintf(stderr,
+		"agentwatch: transport: %llu dropped (ring buffer full), %llu dropped (no scratch), "
+		"%llu malformed; RSS %ld KiB\n",
+		(unsigned long long)drops[AW_DROP_RINGBUF_FULL],
+		(unsigned long long)drops[AW_DROP_SCRATCH], (unsigned long long)malformed, rss_kib);
+}
+
 static int exit_status_of(int status)
 {
 	if (WIFEXITED(status))
@@ -278,6 +301,8 @@ int do_exec(int argc, char **argv)
 	if (err)
 		goto out_free_stream;
 
+	/* Loading parsed the kernel BTF several times over; give that memory back. */
+	malloc_trim(0);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
@@ -300,7 +325,7 @@ int do_exec(int argc, char **argv)
 		;
 	stream__flush(st);
 	if (o.summary)
-		stream__print_summary(st, stderr);
+		print_summary(obs, st);
 out_free_stream:
 	stream__free(st);
 out_destroy_obs:
