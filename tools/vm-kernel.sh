@@ -26,7 +26,7 @@ META_PKG=linux-image-amd64
 # cached, only the initramfs is rebuilt.
 INITRAMFS_REV=1
 
-# Host packages the VM tier uses, with the command each one provides.
+# Host packages the VM tier uses (QEMU, the initramfs tools, depmod, decompressors).
 HOST_PACKAGES=(qemu-system-x86 busybox-static cpio xz-utils zstd kmod)
 
 # Modules the guest needs before it can reach its root: virtio transport, the virtio-serial
@@ -49,14 +49,14 @@ die() {
 
 # --- host packages -----------------------------------------------------------------------
 
-pkg_installed() {
-	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
-}
-
 ensure_host_packages() {
 	local missing=() p
+	# One dpkg-query for all; packages it does not know are simply not printed.
+	declare -A ok=()
+	while read -r p; do ok[$p]=1; done < <(dpkg-query -W -f='${Package} ${Status}\n' \
+		"${HOST_PACKAGES[@]}" 2>/dev/null | awk '$2 == "install" && $4 == "installed" { print $1 }')
 	for p in "${HOST_PACKAGES[@]}"; do
-		pkg_installed "$p" || missing+=("$p")
+		[ -n "${ok[$p]:-}" ] || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	[ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); install them as root"
@@ -81,8 +81,20 @@ candidate_version() {
 	apt-cache policy "$META_PKG" 2>/dev/null | awk '$1 == "Candidate:" && $2 != "(none)" { print $2 }'
 }
 
+# apt-cache takes ~0.5 s when apt keeps no binary cache (as in Debian's container images), and
+# run.sh asks on every boot. The candidate can only change with the package lists or apt's
+# configuration, so remember it until one of those is newer than the memo.
+memo_fresh() {
+	[ -s "$1" ] && [ -z "$(find /var/lib/apt/lists /etc/apt /etc/apt/preferences.d \
+		/etc/apt/sources.list.d -maxdepth 1 -newer "$1" -print -quit 2>/dev/null)" ]
+}
+
 resolve_version() {
-	local v
+	local v memo=$CACHE/.candidate
+	if memo_fresh "$memo"; then
+		cat "$memo"
+		return 0
+	fi
 	v=$(candidate_version)
 	if [ -z "$v" ] && [ "$(id -u)" -eq 0 ]; then
 		log "no candidate for $META_PKG; running apt-get update"
@@ -95,6 +107,7 @@ resolve_version() {
 		log "apt knows no $META_PKG; using cached $v"
 	fi
 	[ -n "$v" ] || die "cannot determine the version of $META_PKG (no apt lists, no cache)"
+	printf '%s\n' "$v" >"$memo.$$" && mv "$memo.$$" "$memo"
 	printf '%s\n' "$v"
 }
 
@@ -108,10 +121,13 @@ fetch_kernel_package() {
 	deps=$(dpkg-deb -f "$meta" Depends)
 	# The meta package depends on exactly one flavour; we want the plain one, e.g.
 	# "linux-image-6.1.0-56-amd64 (= 6.1.192-2)", not -cloud-amd64 or -rt-amd64.
-	dep=$(printf '%s\n' "$deps" | tr ',' '\n' | sed -n 's/^ *\(linux-image-[0-9.]*-[0-9]*-amd64\)\( .*\)\{0,1\}$/\1/p' | head -n1)
+	dep=$(printf '%s\n' "$deps" | tr ',' '\n' |
+		sed -n 's/^ *\(linux-image-[0-9.]*-[0-9]*-amd64\)\( *(= *\([^)]*\))\)\{0,1\} *$/\1=\3/p' | head -n1)
 	[ -n "$dep" ] || die "no plain amd64 kernel in Depends of $META_PKG: $deps"
+	dep=${dep%=} # unversioned dependency: take apt's candidate
 	log "downloading $dep"
 	(cd "$build" && apt_quiet download "$dep") || die "apt-get download $dep failed"
+	dep=${dep%%=*}
 	dpkg-deb -x "$build/${dep}"_*.deb "$build/root"
 	rm -f "$build"/*.deb
 }
@@ -277,17 +293,18 @@ build_initramfs() {
 	done
 	: >"$stage/lib/modules/load.list"
 	if [ ${#wanted[@]} -gt 0 ]; then
-		while IFS= read -r ko; do
-			local base
+		local closure base
+		closure=$(module_closure "$root/lib/modules/$kver" "${wanted[@]}")
+		for ko in $closure; do
 			base=$(basename "$ko")
 			base=${base%%.ko*}.ko
 			copy_module "$root/lib/modules/$kver/$ko" "$stage/lib/modules/$base"
 			printf '%s\n' "$base" >>"$stage/lib/modules/load.list"
-		done < <(module_closure "$root/lib/modules/$kver" "${wanted[@]}")
+		done
 	fi
 	write_stage1_init "$stage/init"
 	# Uncompressed newc: the TCG guest would spend longer inflating it than loading it.
-	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out.tmp"
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) >"$out.tmp"
 	mv "$out.tmp" "$out"
 	log "initramfs: $(tr '\n' ' ' <"$stage/lib/modules/load.list")"
 	rm -rf "$stage"
@@ -295,7 +312,16 @@ build_initramfs() {
 
 # --- cache ------------------------------------------------------------------------------------
 
-kver_of() { basename "$(ls -d "$1"/root/lib/modules/*/ | head -n1)"; }
+# kver_of DIR: the kernel release of the unpacked package in DIR (its one lib/modules/ entry).
+kver_of() {
+	local d
+	for d in "$1"/root/lib/modules/*/; do
+		d=${d%/}
+		printf '%s\n' "${d##*/}"
+		return 0
+	done
+	return 1
+}
 
 cache_complete() {
 	local d=$1
@@ -308,6 +334,7 @@ prepare() {
 	local version=$1 dir=$CACHE/$1 build kver
 	if [ ! -f "$dir/stamp" ]; then
 		build=$(mktemp -d "$CACHE/.build.XXXXXX")
+		chmod 0755 "$build"
 		# shellcheck disable=SC2064 # expand now: $build is local
 		trap "rm -rf '$build'" EXIT
 		log "preparing $META_PKG $version in $dir"
@@ -327,6 +354,20 @@ prepare() {
 		echo "$INITRAMFS_REV" >"$dir/initramfs.rev"
 	fi
 	ln -sfn "$version" "$CACHE/current"
+	prune_old "$version"
+}
+
+# prune_old VERSION: drop the entries of other kernel versions (~450 MB each) and leftovers
+# of interrupted builds. Called with the lock held.
+prune_old() {
+	local d
+	for d in "$CACHE"/* "$CACHE"/.build.*; do
+		if [ ! -d "$d" ] || [ -L "$d" ] || [ "${d##*/}" = "$1" ]; then
+			continue
+		fi
+		log "removing old cache entry $d"
+		rm -rf "$d"
+	done
 }
 
 report() {
