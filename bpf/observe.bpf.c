@@ -376,3 +376,82 @@ int cgroup_bind6(struct bpf_sock_addr *ctx)
 	aw_emit_net(ctx, AW_NET_BIND, true);
 	return 1;
 }
+
+/* --- new cgroups ------------------------------------------------------------------------------ */
+
+/* The daemon's selector prefixes (include/agentwatch/agent.h), set before load. */
+const volatile __u32 watch_prefix_count;
+const volatile char watch_prefixes[AW_WATCH_PREFIXES][AW_WATCH_PREFIX_LEN];
+
+static __always_inline bool aw_has_prefix(const char *path, __u32 i)
+{
+	int j;
+
+	for (j = 0; j < AW_WATCH_PREFIX_LEN; j++) {
+		char c = watch_prefixes[i & (AW_WATCH_PREFIXES - 1)][j];
+
+		if (!c)
+			return true;
+		if (path[j] != c)
+			return false;
+	}
+	return true;
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(tp_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	struct aw_agent *parent_agent, pending = {.slot = AW_AGENT_SLOT_PENDING};
+	struct aw_cgroup_event *e;
+	struct aw_event_buf *ev;
+	__u64 id, parent_id;
+	__u32 i, size = sizeof(*e);
+	bool match = false;
+	long n;
+
+	/* Only the v2 hierarchy (hierarchy id 0) names agents. */
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
+		return 0;
+	id = BPF_CORE_READ(cgrp, kn, id);
+	parent_id = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
+	parent_agent = bpf_map_lookup_elem(&agents_by_cgroup, &parent_id);
+	if (parent_agent)
+		bpf_map_update_elem(&agents_by_cgroup, &id, parent_agent, BPF_NOEXIST);
+	else if (!watch_prefix_count)
+		return 0;
+
+	ev = aw_event_scratch();
+	if (!ev)
+		return 0;
+	e = (void *)ev->data;
+	n = bpf_probe_read_kernel_str(&ev->data[sizeof(*e)], AW_PATH_SCRATCH, path);
+	if (n <= 0)
+		return 0;
+	if (!parent_agent) {
+		for (i = 0; i < AW_WATCH_PREFIXES; i++) {
+			if (i >= watch_prefix_count)
+				break;
+			if (aw_has_prefix((const char *)&ev->data[sizeof(*e)], i)) {
+				match = true;
+				break;
+			}
+		}
+		if (!match)
+			return 0;
+		pending.root_cgroup_id = id;
+		bpf_map_update_elem(&agents_by_cgroup, &id, &pending, BPF_NOEXIST);
+	}
+	aw_fill_hdr(&e->hdr, AW_EV_CGROUP_MKDIR);
+	aw_fill_task(&e->task, parent_agent);
+	e->task.ppid = aw_task_ppid((struct task_struct *)bpf_get_current_task_btf());
+	e->new_cgroup_id = id;
+	e->parent_cgroup_id = parent_id;
+	e->level = BPF_CORE_READ(cgrp, level);
+	e->inherited = parent_agent != NULL;
+	e->path.off = sizeof(*e);
+	e->path.len = n - 1; /* without the NUL */
+	e->pad = 0;
+	size += n - 1;
+	aw_submit(ev, size);
+	return 0;
+}

@@ -100,8 +100,9 @@ int main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "rate") == 0)
 		return run_rate(atof(argv[2]), atof(argv[3]));
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s getppid|openat-fail|open-close|connect N\n"
-				"       %s rate OPS_PER_SEC SECONDS\n",
+		fprintf(stderr,
+			"usage: %s getppid|openat-fail|open-close|connect N\n"
+			"       %s rate OPS_PER_SEC SECONDS\n",
 			argv[0], argv[0]);
 		return 64;
 	}

@@ -47,6 +47,19 @@ static int decode_file(struct decoder *d, const struct aw_file_event *e, size_t 
 	return 0;
 }
 
+static int decode_cgroup(struct decoder *d, const struct aw_cgroup_event *e, size_t size,
+			 struct aw_event *ev)
+{
+	if (copy_str(e, size, e->path, d->path, sizeof(d->path)))
+		return -EINVAL;
+	ev->cgroup.id = e->new_cgroup_id;
+	ev->cgroup.parent_id = e->parent_cgroup_id;
+	ev->cgroup.level = e->level;
+	ev->cgroup.inherited = e->inherited;
+	ev->cgroup.path = d->path;
+	return 0;
+}
+
 static int decode_net(const struct aw_net_event *e, struct aw_event *ev)
 {
 	if (e->family != AF_INET && e->family != AF_INET6)
@@ -79,6 +92,8 @@ static size_t fixed_size(__u8 type)
 		return sizeof(struct aw_net_event);
 	case AW_EV_SYSCALL:
 		return sizeof(struct aw_syscall_event);
+	case AW_EV_CGROUP_MKDIR:
+		return sizeof(struct aw_cgroup_event);
 	}
 	return 0;
 }
@@ -108,6 +123,8 @@ static int decode_body(struct decoder *d, const void *data, size_t size, struct 
 		return decode_file(d, data, size, ev);
 	case AW_EV_NET:
 		return decode_net(data, ev);
+	case AW_EV_CGROUP_MKDIR:
+		return decode_cgroup(d, data, size, ev);
 	case AW_EV_SYSCALL:
 		sys = data;
 		ev->sys.nr = sys->nr;

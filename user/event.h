@@ -78,6 +78,12 @@ struct aw_event {
 			const char *name; /* syscall name, or NULL if unknown */
 			__u64 args[3];
 		} sys;
+		struct {
+			__u64 id, parent_id;
+			__u32 level;
+			bool inherited;
+			const char *path; /* relative to the cgroup v2 root */
+		} cgroup;
 	};
 };
 

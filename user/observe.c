@@ -11,15 +11,14 @@
 #include "observe.h"
 #include "observe.skel.h"
 
-#define AW_MAX_AGENTS_LOCAL 64
-#define OBSERVE_MAX_LINKS   32
+#define OBSERVE_MAX_LINKS 32
 
 struct observe {
 	struct aw_observe *skel;
 	struct ring_buffer *rb;
 	struct decoder dec;
 	struct observe_opts opts;
-	struct aw_agent agents[AW_MAX_AGENTS_LOCAL]; /* by slot, for decoding */
+	struct aw_agent agents[AW_AGENT_SLOTS]; /* by slot, for decoding; slot 0 = free */
 	struct bpf_link *links[OBSERVE_MAX_LINKS];
 	int n_links;
 	observe_event_fn fn;
@@ -39,9 +38,7 @@ static int on_record(void *ctx, void *data, size_t size)
 
 	if (decoder__decode(&o->dec, data, size, &ev))
 		return 0; /* counted as malformed */
-	if (ev.task.agent_slot && ev.task.agent_slot < AW_MAX_AGENTS_LOCAL &&
-	    o->agents[ev.task.agent_slot].slot)
-		ev.agent = &o->agents[ev.task.agent_slot];
+	ev.agent = observe__agent(o, ev.task.agent_slot);
 	o->fn(&ev, o->fn_ctx);
 	o->delivered++;
 	return 0;
@@ -72,6 +69,20 @@ int observe__open_and_load(struct observe **out, const struct observe_opts *opts
 	}
 	if (opts->wakeup_bytes)
 		o->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
+	if (opts->n_watch_prefixes > AW_WATCH_PREFIXES) {
+		err = log_errno(E2BIG, "selectors: more than %d distinct prefixes",
+				AW_WATCH_PREFIXES);
+		goto out_destroy_skel;
+	}
+	for (i = 0; i < (size_t)opts->n_watch_prefixes; i++) {
+		if (strlen(opts->watch_prefixes[i]) >= AW_WATCH_PREFIX_LEN) {
+			err = log_errno(ENAMETOOLONG, "selector prefix '%s'",
+					opts->watch_prefixes[i]);
+			goto out_destroy_skel;
+		}
+		strcpy((char *)o->skel->rodata->watch_prefixes[i], opts->watch_prefixes[i]);
+	}
+	o->skel->rodata->watch_prefix_count = opts->n_watch_prefixes;
 	/* One file-open source: the LSM hook where it enforces, the tracepoints elsewhere. */
 	bpf_program__set_autoload(o->skel->progs.lsm_file_open, opts->lsm_file_open);
 	for (i = 0; i < sizeof(tracepoint_file_progs) / sizeof(tracepoint_file_progs[0]); i++) {
@@ -107,9 +118,10 @@ int observe__add_agent(struct observe *o, __u64 cgroup_id, const struct aw_agent
 	__u64 key;
 	int err;
 
-	if (agent->slot == 0 || agent->slot >= AW_MAX_AGENTS_LOCAL)
+	if (agent->slot == 0 || agent->slot >= AW_AGENT_SLOTS)
 		return -ERANGE;
-	o->agents[agent->slot] = *agent;
+	if (agent->slot != AW_AGENT_SLOT_PENDING)
+		o->agents[agent->slot] = *agent;
 	err = bpf_map_update_elem(bpf_map__fd(o->skel->maps.agents_by_cgroup), &cgroup_id, agent,
 				  BPF_ANY);
 	if (err)
@@ -132,10 +144,31 @@ int observe__remove_agent(struct observe *o, __u64 cgroup_id)
 	more = bpf_map_get_next_key(fd, NULL, &key) == 0;
 	while (more) {
 		more = bpf_map_get_next_key(fd, &key, &next) == 0;
-		if (bpf_map_lookup_elem(fd, &key, &agent) == 0 && agent.root_cgroup_id == cgroup_id)
+		if (bpf_map_lookup_elem(fd, &key, &agent) == 0 &&
+		    agent.root_cgroup_id == cgroup_id) {
 			bpf_map_delete_elem(fd, &key);
+			if (agent.slot < AW_AGENT_SLOT_PENDING)
+				memset(&o->agents[agent.slot], 0, sizeof(o->agents[0]));
+		}
 		key = next;
 	}
+	return 0;
+}
+
+int observe__free_slot(struct observe *o)
+{
+	int slot;
+
+	for (slot = 1; slot < AW_AGENT_SLOT_PENDING; slot++)
+		if (!o->agents[slot].slot)
+			return slot;
+	return -ENOSPC;
+}
+
+int observe__lookup_cgroup(struct observe *o, __u64 cgroup_id, struct aw_agent *agent)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(o->skel->maps.agents_by_cgroup), &cgroup_id, agent))
+		return -errno;
 	return 0;
 }
 
@@ -209,7 +242,7 @@ void observe__drops(struct observe *o, __u64 drops[AW_DROP__MAX], __u64 *malform
 
 const struct aw_agent *observe__agent(struct observe *o, __u32 slot)
 {
-	return slot && slot < AW_MAX_AGENTS_LOCAL && o->agents[slot].slot ? &o->agents[slot] : NULL;
+	return slot && slot < AW_AGENT_SLOTS && o->agents[slot].slot ? &o->agents[slot] : NULL;
 }
 
 void observe__destroy(struct observe *o)

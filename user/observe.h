@@ -14,8 +14,12 @@
 struct observe;
 
 struct observe_opts {
-	bool lsm_file_open;  /* file opens from lsm/file_open instead of syscall tracepoints */
-	int cgroup_fd;	     /* cgroup to attach the socket hooks to (an agent's or the root) */
+	bool lsm_file_open; /* file opens from lsm/file_open instead of syscall tracepoints */
+	int cgroup_fd;	    /* cgroup to attach the socket hooks to (an agent's or the v2 root) */
+	/* Literal prefixes of the daemon's selector globs, relative to the cgroup v2 root
+	 * (e.g. "/kubepods.slice/"): new cgroups under them are reported before first use. */
+	int n_watch_prefixes;
+	const char *watch_prefixes[AW_WATCH_PREFIXES];
 	__u64 wakeup_bytes;  /* unread bytes in the ring that force a wake-up; 0 = default */
 	int poll_timeout_ms; /* the timer flush: longest an event waits without a wake-up */
 };
@@ -23,9 +27,17 @@ struct observe_opts {
 typedef void (*observe_event_fn)(const struct aw_event *ev, void *ctx);
 
 int observe__open_and_load(struct observe **out, const struct observe_opts *opts);
-/* Register an agent's root cgroup; clears the negative attribution cache. */
+/* A free agent slot (1..AW_AGENT_SLOTS-2), or -ENOSPC. The slot is taken by add_agent. */
+int observe__free_slot(struct observe *o);
+/*
+ * Register an agent's root cgroup (or re-register a pending one with its real identity);
+ * clears the negative attribution cache.
+ */
 int observe__add_agent(struct observe *o, __u64 cgroup_id, const struct aw_agent *agent);
+/* Forget an agent: its root and every descendant cgroup attributed to it; frees its slot. */
 int observe__remove_agent(struct observe *o, __u64 cgroup_id);
+/* The agent a cgroup is attributed to in the kernel map (pending ones included). */
+int observe__lookup_cgroup(struct observe *o, __u64 cgroup_id, struct aw_agent *agent);
 int observe__attach(struct observe *o);
 /* Wait up to the poll timeout, then deliver every record in the ring. Returns records or -errno. */
 int observe__poll(struct observe *o, observe_event_fn fn, void *ctx);

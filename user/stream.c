@@ -86,6 +86,9 @@ void stream__on_event(const struct aw_event *in, void *ctx)
 	__u64 now;
 	int len;
 
+	/* Control records (new cgroups) are for the daemon, not the audit stream. */
+	if (ev.type == AW_EV_CGROUP_MKDIR)
+		return;
 	refresh_clock_offset(s, ev.boot_ns);
 	ev.wall_ns = ev.boot_ns + s->boot_to_wall_ns;
 	/* Node-unique across restarts: wall-clock ns, forced strictly increasing. */

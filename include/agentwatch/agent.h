@@ -11,8 +11,14 @@
  *      AW_AGENT_MAX_LEVEL; a hit is copied to the descendant's id so its next lookup is step 1;
  *      a miss is remembered in the LRU `unwatched_cgroups`, which userspace clears whenever it
  *      registers an agent.
- * A cgroup made under a watched one is also added by the cgroup_mkdir tracepoint before any
- * process can enter it, so new cgroups are attributed from their first process.
+ * New cgroups (tracepoint cgroup_mkdir, which runs before any process can enter them):
+ *   - under a watched cgroup: added with the parent's value, so nested cgroups are attributed
+ *     from their first process;
+ *   - elsewhere, when the path (relative to the v2 root) starts with one of the daemon's selector
+ *     prefixes (rodata `watch_prefixes`, the literal part of each glob before its first wildcard):
+ *     added as { slot AW_AGENT_SLOT_PENDING, root_cgroup_id = its own id } and reported with an
+ *     AW_EV_CGROUP_MKDIR record. The daemon reads that record before any event of the cgroup's
+ *     processes, matches the full glob, and then writes the real agent or deletes the entry.
  *
  * `slot` (1..AW_AGENT_SLOTS-1) indexes per-agent arrays such as `agent_counters`; 0 means
  * "no agent". Strings are NUL-terminated and NUL-padded.
@@ -31,10 +37,14 @@
 #include <linux/types.h>
 #endif
 
-#define AW_AGENT_SLOTS	   1024
-#define AW_AGENT_MAX_LEVEL 16
-#define AW_AGENT_NAME_LEN  64
-#define AW_AGENT_UID_LEN   40
+#define AW_AGENT_SLOTS 1024
+/* Slot of a cgroup that matched a selector prefix and awaits the daemon's full match. */
+#define AW_AGENT_SLOT_PENDING (AW_AGENT_SLOTS - 1)
+#define AW_WATCH_PREFIXES     8
+#define AW_WATCH_PREFIX_LEN   128
+#define AW_AGENT_MAX_LEVEL    16
+#define AW_AGENT_NAME_LEN     64
+#define AW_AGENT_UID_LEN      40
 
 struct aw_agent {
 	__u32 slot;

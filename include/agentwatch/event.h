@@ -40,6 +40,7 @@ enum {
 	AW_EV_FILE_OPEN = 4,
 	AW_EV_NET = 5,
 	AW_EV_SYSCALL = 6,
+	AW_EV_CGROUP_MKDIR = 7,
 	AW_EV__MAX,
 };
 
@@ -180,6 +181,24 @@ struct aw_syscall_event {
 	__u64 args[3];
 };
 _Static_assert(sizeof(struct aw_syscall_event) == 104, "aw_syscall_event wire size");
+
+/*
+ * A cgroup was made whose path starts with one of the daemon's selector prefixes, or under a
+ * watched cgroup (then it is already attributed: task.agent_slot is its agent's). Emitted before
+ * any process can enter it, so the daemon decides about it before it sees the first process's
+ * events. `path` is relative to the cgroup v2 root, as the kernel names it.
+ */
+struct aw_cgroup_event {
+	struct aw_event_hdr hdr;
+	struct aw_task task; /* who ran mkdir */
+	__u64 new_cgroup_id;
+	__u64 parent_cgroup_id;
+	__u32 level;
+	__u32 inherited; /* 1 when the parent was watched and the kernel attributed it already */
+	struct aw_str path;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct aw_cgroup_event) == 104, "aw_cgroup_event wire size");
 
 /* Bounds on the strings a record carries. */
 #define AW_PATH_MAX 4096
