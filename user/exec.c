@@ -178,7 +178,8 @@ static void print_summary(struct observe *obs, struct stream *st)
 	if (f)
 		fclose(f);
 	fprintf(stderr,
-		"agentwatch: transport: %llu dropped (ring buffer full), %llu dropped (no scratch), "
+		"agentwatch: transport: %llu dropped (ring buffer full), %llu dropped (no "
+		"scratch), "
 		"%llu malformed; RSS %ld KiB\n",
 		(unsigned long long)drops[AW_DROP_RINGBUF_FULL],
 		(unsigned long long)drops[AW_DROP_SCRATCH], (unsigned long long)malformed, rss_kib);
