@@ -40,7 +40,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(filter-out cmocka,$(PKGS)))
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wmissing-prototypes -Wstrict-prototypes -fno-strict-aliasing \
-	-DAW_VERSION='"$(VERSION)"' -Iinclude -iquote user -iquote $(BUILD)/skel
+	-DAW_VERSION='"$(VERSION)"' -Iinclude -iquote user -iquote $(BUILD)/skel -iquote $(BUILD)/gen
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Wno-unused-function -Iinclude -Ibpf -Ivmlinux/$(ARCH)
 
@@ -56,6 +56,10 @@ TOOLS      := $(patsubst tools/%.c,$(BUILD)/agentwatch-%,$(TOOL_SRCS))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 DEPS_STAMP := $(BUILD)/.deps-installed
+# Syscall names come from the uapi header of the build machine's libc, never retyped.
+UNISTD_H   := $(firstword $(wildcard /usr/include/$(shell uname -m)-linux-gnu/asm/unistd_64.h \
+		/usr/include/asm/unistd_64.h))
+GEN_HDRS   := $(BUILD)/gen/syscall_names.h
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' ':!vmlinux' 2>/dev/null)
 
 .PHONY: all test test-unit test-host test-vm bench demo install format format-check clean deps
@@ -79,8 +83,15 @@ $(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) gen skeleton $< name aw_$(subst -,_,$*) > $@
 
-# Every C object may include any skeleton; the first build orders them, -MMD tracks them after.
-$(BUILD)/user/%.o: user/%.c | $(SKELS) $(DEPS_STAMP)
+$(BUILD)/gen/syscall_names.h: $(UNISTD_H) | $(DEPS_STAMP)
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)awk '/^#define __NR_[a-z0-9_]+ [0-9]+$$/ { sub("__NR_", "", $$2); \
+		printf "\t[%d] = \"%s\",\n", $$3, $$2 }' $< > $@
+
+# Every C object may include any skeleton or generated header; the first build orders them,
+# -MMD tracks them after.
+$(BUILD)/user/%.o: user/%.c | $(SKELS) $(GEN_HDRS) $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
@@ -93,7 +104,7 @@ $(BUILD)/agentwatch: $(BUILD)/user/main.o $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
 
-$(BUILD)/tools/%.o: tools/%.c | $(SKELS) $(DEPS_STAMP)
+$(BUILD)/tools/%.o: tools/%.c | $(SKELS) $(GEN_HDRS) $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
@@ -102,7 +113,7 @@ $(BUILD)/agentwatch-%: $(BUILD)/tools/%.o $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
 
-$(BUILD)/tests/unit/%.o: tests/unit/%.c | $(SKELS) $(DEPS_STAMP)
+$(BUILD)/tests/unit/%.o: tests/unit/%.c | $(SKELS) $(GEN_HDRS) $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -iquote tests/unit -MMD -MP -c $< -o $@

@@ -31,4 +31,12 @@ static __always_inline struct path *aw_file_path(struct file *file)
 	return (struct path *)__builtin_preserve_access_index(&file->f_path);
 }
 
+/*
+ * The first three syscall arguments from the pt_regs that tp_btf/sys_enter receives. Register
+ * names are per architecture; this tree builds for x86-64 (di, si, dx).
+ */
+#define AW_SYSCALL_ARG0(regs) BPF_CORE_READ(regs, di)
+#define AW_SYSCALL_ARG1(regs) BPF_CORE_READ(regs, si)
+#define AW_SYSCALL_ARG2(regs) BPF_CORE_READ(regs, dx)
+
 #endif /* AGENTWATCH_CORE_FIXES_BPF_H */

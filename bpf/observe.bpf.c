@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <agentwatch/syscall.h>
 #include "agent.bpf.h"
 #include "core_fixes.bpf.h"
 #include "emit.bpf.h"
@@ -453,5 +454,62 @@ int BPF_PROG(tp_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	e->pad = 0;
 	size += n - 1;
 	aw_submit(ev, size);
+	return 0;
+}
+
+/* --- syscall observation (include/agentwatch/syscall.h) ---------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct aw_syscall_key);
+	__type(value, __u64);
+} syscall_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct aw_syscall_mask);
+} syscall_event_mask SEC(".maps");
+
+/* Loaded only when syscall observation is asked for (the loader turns autoload on). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
+{
+	struct aw_agent *agent = aw_agent_of_current();
+	struct aw_syscall_key key;
+	struct aw_syscall_event *e;
+	struct aw_syscall_mask *mask;
+	struct aw_event_buf *ev;
+	__u64 one = 1, *count;
+	__u32 zero = 0;
+
+	if (!agent || id < 0 || id >= AW_SYSCALL_MAX)
+		return 0;
+	key.slot = agent->slot;
+	key.nr = id;
+	count = bpf_map_lookup_elem(&syscall_counts, &key);
+	if (count)
+		__sync_fetch_and_add(count, 1);
+	else
+		bpf_map_update_elem(&syscall_counts, &key, &one, BPF_NOEXIST);
+
+	mask = bpf_map_lookup_elem(&syscall_event_mask, &zero);
+	if (!mask || !(mask->bits[(id / 64) & (AW_SYSCALL_MASK_WORDS - 1)] & (1ULL << (id % 64))))
+		return 0;
+	ev = aw_event_scratch();
+	if (!ev)
+		return 0;
+	e = (void *)ev->data;
+	aw_fill_hdr(&e->hdr, AW_EV_SYSCALL);
+	aw_fill_task(&e->task, agent);
+	e->task.ppid = aw_task_ppid((struct task_struct *)bpf_get_current_task_btf());
+	e->nr = id;
+	e->pad = 0;
+	e->args[0] = AW_SYSCALL_ARG0(regs);
+	e->args[1] = AW_SYSCALL_ARG1(regs);
+	e->args[2] = AW_SYSCALL_ARG2(regs);
+	aw_submit(ev, sizeof(*e));
 	return 0;
 }

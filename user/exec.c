@@ -23,6 +23,7 @@
 #include "observe.h"
 #include "sink.h"
 #include "stream.h"
+#include "syscalls.h"
 
 struct exec_opts {
 	const char *name;
@@ -31,6 +32,8 @@ struct exec_opts {
 	const char *events;
 	const char *cgroup_parent;
 	bool summary;
+	bool syscalls;
+	struct aw_syscall_mask syscall_events;
 };
 
 static volatile sig_atomic_t pending_signal;
@@ -86,6 +89,7 @@ static void random_uuid(char *out, size_t len)
 
 static int parse_opts(int argc, char **argv, struct exec_opts *o)
 {
+	char err[128];
 	static const struct option opts[] = {
 		{"name", required_argument, NULL, 'n'},
 		{"session", required_argument, NULL, 's'},
@@ -93,6 +97,8 @@ static int parse_opts(int argc, char **argv, struct exec_opts *o)
 		{"events", required_argument, NULL, 'e'},
 		{"cgroup-parent", required_argument, NULL, 'c'},
 		{"summary", no_argument, NULL, 'S'},
+		{"syscalls", no_argument, NULL, 'y'},
+		{"syscall-events", required_argument, NULL, 'Y'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -117,6 +123,16 @@ static int parse_opts(int argc, char **argv, struct exec_opts *o)
 			break;
 		case 'S':
 			o->summary = true;
+			break;
+		case 'y':
+			o->syscalls = true;
+			break;
+		case 'Y':
+			if (syscalls__parse_list(optarg, &o->syscall_events, err, sizeof(err))) {
+				fprintf(stderr, "agentwatch exec: --syscall-events: %s\n", err);
+				return -EINVAL;
+			}
+			o->syscalls = true;
 			break;
 		case 'h':
 			exec_usage(stdout);
@@ -162,7 +178,43 @@ static void run_agent(const char *cgroup, const struct aw_agent *agent, const ch
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-static void print_summary(struct observe *obs, struct stream *st)
+struct syscall_top {
+	__u32 nr[8];
+	__u64 count[8];
+};
+
+/* Keep the eight most frequent syscalls, by insertion into a sorted array. */
+static void add_syscall_count(__u32 nr, __u64 count, void *ctx)
+{
+	struct syscall_top *top = ctx;
+	int i, j;
+
+	for (i = 0; i < 8 && top->count[i] >= count; i++)
+		;
+	if (i == 8)
+		return;
+	for (j = 7; j > i; j--) {
+		top->nr[j] = top->nr[j - 1];
+		top->count[j] = top->count[j - 1];
+	}
+	top->nr[i] = nr;
+	top->count[i] = count;
+}
+
+static void print_syscall_summary(struct observe *obs)
+{
+	struct syscall_top top = {};
+	int i;
+
+	observe__syscall_counts(obs, 1, add_syscall_count, &top);
+	fprintf(stderr, "agentwatch: syscalls:");
+	for (i = 0; i < 8 && top.count[i]; i++)
+		fprintf(stderr, " %s=%llu", syscalls__name(top.nr[i]) ?: "?",
+			(unsigned long long)top.count[i]);
+	fprintf(stderr, "\n");
+}
+
+static void print_summary(struct observe *obs, struct stream *st, bool syscalls)
 {
 	__u64 drops[AW_DROP__MAX], malformed;
 	char line[128];
@@ -183,6 +235,8 @@ static void print_summary(struct observe *obs, struct stream *st)
 		"%llu malformed; RSS %ld KiB\n",
 		(unsigned long long)drops[AW_DROP_RINGBUF_FULL],
 		(unsigned long long)drops[AW_DROP_SCRATCH], (unsigned long long)malformed, rss_kib);
+	if (syscalls)
+		print_syscall_summary(obs);
 }
 
 static int exit_status_of(int status)
@@ -289,6 +343,8 @@ int do_exec(int argc, char **argv)
 	}
 	oo.lsm_file_open = caps.file == AW_LEVEL_LSM;
 	oo.cgroup_fd = cgfd;
+	oo.syscalls = o.syscalls;
+	oo.syscall_events = o.syscall_events;
 	err = observe__open_and_load(&obs, &oo);
 	if (err)
 		goto out_close_sink;
@@ -326,7 +382,7 @@ int do_exec(int argc, char **argv)
 		;
 	stream__flush(st);
 	if (o.summary)
-		print_summary(obs, st);
+		print_summary(obs, st, o.syscalls);
 out_free_stream:
 	stream__free(st);
 out_destroy_obs:

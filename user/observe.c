@@ -92,10 +92,22 @@ int observe__open_and_load(struct observe **out, const struct observe_opts *opts
 		if (p)
 			bpf_program__set_autoload(p, !opts->lsm_file_open);
 	}
+	/* No sys_enter program at all unless syscall observation was asked for. */
+	bpf_program__set_autoload(o->skel->progs.tp_sys_enter, opts->syscalls);
 	err = aw_observe__load(o->skel);
 	if (err) {
 		err = log_errno(err, "skeleton 'observe': load");
 		goto out_destroy_skel;
+	}
+	if (opts->syscalls) {
+		__u32 zero = 0;
+
+		err = bpf_map_update_elem(bpf_map__fd(o->skel->maps.syscall_event_mask), &zero,
+					  &opts->syscall_events, BPF_ANY);
+		if (err) {
+			err = log_errno(errno, "map 'syscall_event_mask': update");
+			goto out_destroy_skel;
+		}
 	}
 	o->rb = ring_buffer__new(bpf_map__fd(o->skel->maps.events), on_record, o, NULL);
 	if (!o->rb) {
@@ -238,6 +250,23 @@ void observe__drops(struct observe *o, __u64 drops[AW_DROP__MAX], __u64 *malform
 	free(vals);
 	if (malformed)
 		*malformed = o->dec.malformed;
+}
+
+int observe__syscall_counts(struct observe *o, __u32 slot,
+			    void (*fn)(__u32 nr, __u64 count, void *ctx), void *ctx)
+{
+	int fd = bpf_map__fd(o->skel->maps.syscall_counts);
+	struct aw_syscall_key key, next;
+	bool more = bpf_map_get_next_key(fd, NULL, &key) == 0;
+	__u64 count;
+
+	while (more) {
+		more = bpf_map_get_next_key(fd, &key, &next) == 0;
+		if (key.slot == slot && bpf_map_lookup_elem(fd, &key, &count) == 0)
+			fn(key.nr, count, ctx);
+		key = next;
+	}
+	return 0;
 }
 
 const struct aw_agent *observe__agent(struct observe *o, __u32 slot)

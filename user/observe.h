@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 
+#include <agentwatch/syscall.h>
+
 #include "event.h"
 #include "features.h"
 
@@ -20,6 +22,8 @@ struct observe_opts {
 	 * (e.g. "/kubepods.slice/"): new cgroups under them are reported before first use. */
 	int n_watch_prefixes;
 	const char *watch_prefixes[AW_WATCH_PREFIXES];
+	bool syscalls;			       /* attach sys_enter: per-agent syscall counts */
+	struct aw_syscall_mask syscall_events; /* and one event per entry of these */
 	__u64 wakeup_bytes;  /* unread bytes in the ring that force a wake-up; 0 = default */
 	int poll_timeout_ms; /* the timer flush: longest an event waits without a wake-up */
 };
@@ -45,6 +49,9 @@ int observe__poll(struct observe *o, observe_event_fn fn, void *ctx);
 int observe__drain(struct observe *o, observe_event_fn fn, void *ctx);
 /* Drops summed over CPUs, by reason (AW_DROP_*); also malformed records. */
 void observe__drops(struct observe *o, __u64 drops[AW_DROP__MAX], __u64 *malformed);
+/* Call fn for every (syscall, count) an agent slot made, while syscall observation is on. */
+int observe__syscall_counts(struct observe *o, __u32 slot,
+			    void (*fn)(__u32 nr, __u64 count, void *ctx), void *ctx);
 /* The agent registered for an agent slot, or NULL. */
 const struct aw_agent *observe__agent(struct observe *o, __u32 slot);
 void observe__destroy(struct observe *o);

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "ocsf.h"
 #include "stream.h"
+#include "syscalls.h"
 
 #define STREAM_BUF (64 * 1024) /* the largest event, escaped six times over, fits */
 
@@ -96,6 +97,8 @@ void stream__on_event(const struct aw_event *in, void *ctx)
 	s->last_event_id = now > s->last_event_id ? now : s->last_event_id + 1;
 	ev.event_id = s->last_event_id;
 	ev.enforcement = stream__enforcement(&s->caps, ev.type);
+	if (ev.type == AW_EV_SYSCALL)
+		ev.sys.name = syscalls__name(ev.sys.nr);
 
 	if (ev.type < AW_EV__MAX)
 		s->by_type[ev.type]++;

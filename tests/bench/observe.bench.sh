@@ -5,6 +5,7 @@
 # For each syscall workload, rounds interleave three configurations:
 #   base       no agentwatch loaded
 #   unwatched  agentwatch exec running an idle agent; the workload runs outside it
+#   unwatched_sysobs  the same with syscall observation on (a sys_enter program for everyone)
 #   watched    the workload runs as the agent (open/connect emit one event per syscall)
 # and report the median and min ratio. Then a load generator checks for drops at 200 k events/s,
 # and the daemon's RSS under that load.
@@ -48,6 +49,13 @@ for r in $(seq "$rounds"); do
 	kill "$idle"
 	wait "$idle" 2>/dev/null
 	idle=
+	"$aw" exec --syscalls --events /dev/null -- sleep 600 &
+	idle=$!
+	sleep 1
+	echo "getppid unwatched_sysobs $(run unwatched getppid)" >>"$tmp/raw"
+	kill "$idle"
+	wait "$idle" 2>/dev/null
+	idle=
 	for op in $ops; do echo "$op base2 $(run base "$op")" >>"$tmp/raw"; done
 	for op in $ops; do echo "$op watched $(run watched "$op")" >>"$tmp/raw"; done
 done
@@ -60,7 +68,9 @@ for line in open(sys.argv[1]):
     raw.setdefault((op, cfg), []).append(float(ns))
 for op in ("getppid", "openat-fail", "open-close", "connect"):
     base = [(a + b) / 2 for a, b in zip(raw[(op, "base")], raw[(op, "base2")])]
-    for cfg in ("unwatched", "watched"):
+    for cfg in ("unwatched", "unwatched_sysobs", "watched"):
+        if (op, cfg) not in raw:
+            continue
         vals = raw[(op, cfg)]
         ratios = [v / b for v, b in zip(vals, base)]
         print("RESULT observe.%s.%s %.3f x ratio=%.3f min=%.3f base_ns=%.1f ns=%.1f" % (
