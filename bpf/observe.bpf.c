@@ -73,7 +73,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(tp_sched_process_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct aw_agent *agent = aw_agent_of_current();
-	struct aw_exec_ids *ids;
+	struct aw_exec_ids *ids, child_ids;
 	struct aw_fork_event *e;
 	struct aw_event_buf *ev;
 	__u32 child_tgid, parent_tgid;
@@ -82,16 +82,19 @@ int BPF_PROG(tp_sched_process_fork, struct task_struct *parent, struct task_stru
 		return 0;
 	child_tgid = BPF_CORE_READ(child, tgid);
 	parent_tgid = BPF_CORE_READ(parent, tgid);
-	/* A forked child runs its parent's image until it execs. */
-	ids = bpf_map_lookup_elem(&exec_ids_by_tgid, &parent_tgid);
-	if (ids && child_tgid != parent_tgid)
-		bpf_map_update_elem(&exec_ids_by_tgid, &child_tgid, ids, BPF_ANY);
-
 	ev = aw_event_scratch();
 	if (!ev)
 		return 0;
 	e = (void *)ev->data;
 	aw_fill_hdr(&e->hdr, AW_EV_FORK);
+	/* A new process gets its own id; a new thread shares its process's. */
+	ids = bpf_map_lookup_elem(&exec_ids_by_tgid, &parent_tgid);
+	if (child_tgid != parent_tgid) {
+		child_ids.exec_id = AW_EXEC_ID(e->hdr.ktime_ns, child_tgid);
+		child_ids.parent_exec_id = ids ? ids->exec_id : 0;
+		bpf_map_update_elem(&exec_ids_by_tgid, &child_tgid, &child_ids, BPF_ANY);
+		ids = &child_ids;
+	}
 	aw_fill_task(&e->task, agent);
 	e->task.pid = BPF_CORE_READ(child, pid);
 	e->task.tgid = child_tgid;

@@ -24,7 +24,7 @@ enum aw_disposition {
 };
 
 struct aw_event {
-	__u64 event_id; /* per-node unique, monotonic within one daemon run */
+	__u64 event_id; /* per-node unique across restarts (wall-clock ns, strictly increasing) */
 	__u64 boot_ns;	/* from the record */
 	__u64 wall_ns;	/* CLOCK_REALTIME of the event, ns since the epoch */
 	__u8 type;	/* AW_EV_* */
@@ -35,7 +35,10 @@ struct aw_event {
 	enum aw_disposition disposition;
 	const char *rule; /* name of the deciding rule, or NULL */
 
-	/* Binary chain from this process up to the agent root, nearest first (exec paths). */
+	/*
+	 * Binary chain: [0] is this process's own binary, then its parent's, and so on up to the
+	 * agent root (exec paths; "" where unknown).
+	 */
 	int n_ancestors;
 	const char *ancestors[AW_ANCESTRY_MAX];
 

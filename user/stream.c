@@ -6,13 +6,17 @@
 
 #include "log.h"
 #include "ocsf.h"
+#include "proc_cache.h"
 #include "stream.h"
 #include "syscalls.h"
 
 #define STREAM_BUF (64 * 1024) /* the largest event, escaped six times over, fits */
 
+#define STREAM_PROCS 16384 /* processes whose ancestry is remembered */
+
 struct stream {
 	struct sink *sink;
+	struct proc_cache *procs;
 	struct aw_capabilities caps;
 	struct ocsf_ctx ocsf;
 	__u64 last_event_id;
@@ -71,8 +75,14 @@ int stream__new(struct stream **out, struct sink *sink, const struct aw_capabili
 		return -ENOMEM;
 	s->sink = sink;
 	s->caps = *caps;
+	s->procs = proc_cache__new(STREAM_PROCS);
+	if (!s->procs) {
+		free(s);
+		return -ENOMEM;
+	}
 	err = ocsf_ctx__init_host(&s->ocsf, AW_VERSION);
 	if (err) {
+		proc_cache__free(s->procs);
 		free(s);
 		return log_errno(err, "ocsf: node facts");
 	}
@@ -80,12 +90,37 @@ int stream__new(struct stream **out, struct sink *sink, const struct aw_capabili
 	return 0;
 }
 
+/* Keep the process cache in step with the lifecycle records, before the event is encoded. */
+static void track_process(struct stream *s, const struct aw_event *ev)
+{
+	struct proc_info info = {};
+
+	switch (ev->type) {
+	case AW_EV_FORK:
+		if (!ev->fork.thread)
+			proc_cache__on_fork(s->procs, ev->fork.parent_tgid, ev->task.tgid,
+					    ev->task.agent_slot, ev->boot_ns);
+		break;
+	case AW_EV_EXEC:
+		info.tgid = ev->task.tgid;
+		info.ppid = ev->task.ppid;
+		info.agent_slot = ev->task.agent_slot;
+		info.exec_id = ev->task.exec_id;
+		info.parent_exec_id = ev->exec.parent_exec_id;
+		info.start_ns = ev->boot_ns;
+		info.path = ev->exec.path;
+		info.path_len = strlen(ev->exec.path);
+		proc_cache__on_exec(s->procs, &info);
+		break;
+	}
+}
+
 void stream__on_event(const struct aw_event *in, void *ctx)
 {
 	struct stream *s = ctx;
 	struct aw_event ev = *in;
 	__u64 now;
-	int len;
+	int len, n;
 
 	/* Control records (new cgroups) are for the daemon, not the audit stream. */
 	if (ev.type == AW_EV_CGROUP_MKDIR)
@@ -97,6 +132,15 @@ void stream__on_event(const struct aw_event *in, void *ctx)
 	s->last_event_id = now > s->last_event_id ? now : s->last_event_id + 1;
 	ev.event_id = s->last_event_id;
 	ev.enforcement = stream__enforcement(&s->caps, ev.type);
+	track_process(s, &ev);
+	if (!ev.task.ppid) {
+		const struct proc_entry *pe = proc_cache__lookup(s->procs, ev.task.tgid);
+
+		if (pe)
+			ev.task.ppid = pe->ppid;
+	}
+	n = proc_cache__ancestry(s->procs, ev.task.tgid, ev.ancestors, AW_ANCESTRY_MAX);
+	ev.n_ancestors = n > 0 ? n : 0;
 	if (ev.type == AW_EV_SYSCALL)
 		ev.sys.name = syscalls__name(ev.sys.nr);
 
@@ -112,6 +156,8 @@ void stream__on_event(const struct aw_event *in, void *ctx)
 		return;
 	}
 	sink__write(s->sink, &ev, s->buf, len);
+	if (ev.type == AW_EV_EXIT)
+		proc_cache__on_exit(s->procs, ev.task.tgid);
 }
 
 int stream__flush(struct stream *s)
@@ -139,5 +185,8 @@ void stream__print_summary(const struct stream *s, FILE *out)
 
 void stream__free(struct stream *s)
 {
+	if (!s)
+		return;
+	proc_cache__free(s->procs);
 	free(s);
 }

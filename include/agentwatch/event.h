@@ -64,12 +64,12 @@ _Static_assert(sizeof(struct aw_event_hdr) == 16, "aw_event_hdr wire size");
 struct aw_task {
 	__u32 pid;  /* thread id */
 	__u32 tgid; /* process id */
-	__u32 ppid; /* tgid of the real parent */
+	__u32 ppid; /* tgid of the real parent; 0 where the hook cannot read it (socket hooks) */
 	__u32 uid;
 	__u32 gid;
 	__u32 agent_slot;
 	__u64 cgroup_id;
-	__u64 exec_id; /* this process's exec_id (see aw_exec_event) */
+	__u64 exec_id; /* this process instance's id (AW_EXEC_ID; see aw_exec_event) */
 	char comm[AW_COMM_LEN];
 };
 _Static_assert(sizeof(struct aw_task) == 56, "aw_task wire size");
@@ -82,8 +82,9 @@ struct aw_str {
 
 /*
  * exec: the binary is resolved from the kernel's struct file of the new image, never argv[0].
- * exec_id is unique per node (AW_EXEC_ID): the boot-time clock of the exec in ~µs, with the tgid
- * in the low 22 bits; one tgid cannot exec twice within the same microsecond.
+ * exec_id names one process image and is unique per node (AW_EXEC_ID): the boot-time clock of the
+ * exec or fork in ~µs, with the tgid in the low 22 bits; one tgid cannot exec twice within the
+ * same microsecond. A fork gets a fresh id too, whose parent_exec_id is the forking process's.
  */
 #define AW_EXEC_ID(boot_ns, tgid) ((((__u64)(boot_ns) >> 10) << 22) | ((tgid)&0x3fffff))
 struct aw_exec_event {
@@ -157,6 +158,12 @@ enum {
 	AW_NET_ACCEPT = 5,
 };
 
+/*
+ * Addresses as the hook saw them. daddr/dport is always the address the syscall named: the
+ * peer for connect and sendmsg, the local address for bind. saddr/sport is the socket's local
+ * side where the hook knows it (0 from the cgroup connect/sendmsg hooks, which run before the
+ * kernel picks a source address).
+ */
 struct aw_net_event {
 	struct aw_event_hdr hdr;
 	struct aw_task task;

@@ -81,6 +81,16 @@ assert p["parent_process"]["pid"] == did["pid"]
 assert p["uid"] and p["parent_process"].get("uid"), "exec_id and parent exec_id"
 exits = [e for e in evs if e["class_uid"] == 1007 and e["activity_id"] == 2 and e["process"]["pid"] == did["exec_child"]]
 assert len(exits) == 1 and exits[0]["exit_code"] == 7, exits
+# Ancestry, from the process cache: its own binary, then the python agent that forked it.
+anc = ex[0]["unmapped"]["ancestry"]
+assert anc[0] == os.path.realpath("/bin/sh") and "python3" in anc[1], anc
+# Every process instance has its own id, and an exec names its parent's.
+launches = [e for e in evs if e["class_uid"] == 1007 and e["activity_id"] == 1 and e.get("launch_type_id") in (2, 3)]
+by_pid = {}
+for e in launches:
+    by_pid.setdefault(e["process"]["pid"], set()).add(e["process"]["uid"])
+uids = [u for s in by_pid.values() for u in s]
+assert len(uids) == len(set(uids)), "two processes share a process.uid"
 PY
 
 check observe-file-canonical-paths <<'PY'
