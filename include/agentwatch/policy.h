@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+// Policy: the rule -> map contract between the compiler (user/policy_*.c, YAML -> image) and the
+// enforcement programs (bpf/policy*.bpf.*). Whoever changes either side reads this first.
+//
+// ==== Generations: the atomic switch ====
+// Every key below starts with `gen`. The BPF side reads the active generation from
+// `policy_config[0].gen` once per decision and looks up only keys of that generation. The
+// applier writes a complete new generation (gen + 1) next to the old one, flips
+// policy_config[0] with one map update, then deletes the old generation's keys. A decision sees
+// the old policy or the new one, never a mix, and never neither. Maps are sized for two
+// generations.
+//
+// ==== Which rules apply to a task ====
+// struct aw_agent.policy_id (agent.h) is not used for this; `policy_of_slot` maps
+// {gen, agent slot} -> policy set id, so a reload can re-select agents atomically too. A policy
+// set is the merge of every policy whose selector matches the agent (rules/README.md, "Merging").
+// Keys carry the set id, so one map serves all agents. No entry = no policy: allow, no events
+// beyond observation.
+//
+// ==== Files and exec: path patterns without a per-rule loop ====
+// The kernel resolves the canonical path of the struct path (bpf/path.bpf.h), then hashes it
+// once, left to right, with 64-bit FNV-1a (aw_fnv1a below; the compiler uses the same function):
+//   D(dir)   hash of each directory prefix: D("") for "/", then "/a", "/a/b", ...
+//   H(path)  hash of the whole path
+//   the basename's hash, and the hashes of its first and last L bytes for each L in
+//   policy_config.prefix_lens / suffix_lens (at most AW_NAME_LENS distinct lengths each).
+// Each pattern compiles to one key kind:
+//   pattern                 kind                 key.hash
+//   /a/b/c                  AW_FK_EXACT          H("/a/b/c")
+//   /a/b/** (and /a/b/)     AW_FK_SUBTREE        D("/a/b")  (+ an EXACT entry for /a/b itself)
+//   /a/b/*                  AW_FK_CHILD_ANY      D("/a/b")
+//   /a/b/id_*               AW_FK_CHILD_PREFIX   mix(D("/a/b"), L=3, fnv("id_"))
+//   /a/b/*.pem              AW_FK_CHILD_SUFFIX   mix(D("/a/b"), L=4, fnv(".pem"))
+//   /a/b/id_?sa, [ab]*x     AW_FK_CHILD_GLOB     D("/a/b")      value.glob: index in name_globs
+//   /a/**/.env             AW_FK_UNDER_NAME     mix(D("/a"), fnv(".env"))
+//   /a/**/.env*            AW_FK_UNDER_PREFIX   mix(D("/a"), L=4, fnv(".env"))
+//   /a/**/*.pem, **/*.pem  AW_FK_UNDER_SUFFIX   mix(D("/a") or D(""), L=4, fnv(".pem"))
+// A decision does: 1 EXACT lookup; for each
+// ancestor directory d (depth bounded by AW_PATH_DEPTH) 1 SUBTREE + 1 UNDER_NAME + one
+// UNDER_PREFIX/UNDER_SUFFIX per configured length; for the parent 1 CHILD_ANY + 1 CHILD_GLOB +
+// one CHILD_PREFIX/SUFFIX per length. The count depends on path depth and on the number of
+// distinct prefix/suffix lengths, never on the number of rules. Wildcards other than one `**`
+// are allowed only in the last segment; the compiler rejects the rest with file:line:col.
+//
+// Protected files are matched by identity too: for every EXACT or SUBTREE deny rule, the files
+// that exist when the policy is applied get a `file_inodes` entry {gen, set, dev, ino} with the
+// same value, so a hardlink, bind mount, chroot or namespace alias of the same inode hits the
+// rule whatever its name. A file created later under a denied pattern is added by the kernel
+// when it is created (lsm/file_open with FMODE_CREATED), so it cannot be linked out either.
+//
+// ==== Values: a few rule references per key ====
+// struct aw_rule_val holds up to AW_RULE_REFS references. The compiler merges identical ones and
+// rejects a key that would need more. A reference applies when (ref.access & requested) != 0
+// and its binary condition holds: binset 0 = any binary; otherwise the current task's executable
+// path hash must (AW_REF_BIN_ONLY) or must not (AW_REF_BIN_EXCEPT) be in `binsets`
+// {gen, binset, H(exe path)}. AW_REF_EXCEPT marks an exception: it cancels rule `rule_id` for
+// this path ("except:" in YAML) and decides nothing by itself.
+//
+// ==== Deciding ====
+//   1. collect every applicable reference from every lookup above;
+//   2. drop references whose rule an applicable EXCEPT reference cancels;
+//   3. the strongest action wins: DENY > AUDIT > ALLOW (a deny always beats an allow, across
+//      policies and within one);
+//   4. no DENY or AUDIT and no ALLOW matched: the list's default posture for the set
+//      (policy_config is per node; `policy_defaults` {gen, set}), rule_id AW_RULE_DEFAULT;
+//   5. a DENY whose rule came from a policy in audit mode (AW_REF_AUDIT_MODE) is reported as
+//      "would block" and allowed.
+// The event names the deciding rule by rule_id; userspace maps ids to names from the image.
+//
+// ==== Network ====
+// `net_rules` is an LPM trie keyed {prefixlen, gen, set, addr[16]}: prefixlen counts the 64 bits
+// of gen and set plus the address bits. IPv4 rules and destinations use the IPv4-mapped form
+// ::ffff:a.b.c.d (prefix length + 96), so an IPv4-mapped IPv6 or NAT64 (64:ff9b::/96)
+// destination is looked up as the IPv4 address it carries. Because an LPM lookup returns only
+// the longest match, the compiler copies every rule of a shorter covering prefix into each
+// longer entry: one lookup finds every rule that can apply. A value holds up to AW_NET_REFS
+// {port range, protocol, action, rule_id} and the same deciding order as files.
+//
+// ==== Syscall classes ====
+// `syscall_classes` {gen, set} -> bitmask of AW_SC_* classes denied (and audited, in audit mode).
+//
+// ==== Worked examples (set 1, gen 7) ====
+// 1. files: [{name: ssh-keys, path: "${HOME}/.ssh/id_*", access: [read], action: deny,
+//             binaries: {except: [/usr/bin/ssh]}}]   with HOME=/home/ada
+//    -> file_rules[{7, 1, AW_FK_CHILD_PREFIX, mix(D("/home/ada/.ssh"), 3, fnv("id_"))}] =
+//         { refs[0] = {rule_id 1, DENY, AW_ACC_READ, AW_REF_BIN_EXCEPT, binset 1} }
+//       binsets[{7, 1, H("/usr/bin/ssh")}] = 1
+//       prefix_lens gains 3; and for each existing /home/ada/.ssh/id_* file:
+//       file_inodes[{7, 1, dev, ino}] = the same value.
+//    cat ~/.ssh/id_rsa: the CHILD_PREFIX lookup hits, cat is not ssh -> -EPERM, rule ssh-keys.
+// 2. files: [{name: aws, path: "${HOME}/.aws/**", action: deny}]  (access defaults to all)
+//    -> file_rules[{7, 1, AW_FK_SUBTREE, D("/home/ada/.aws")}] and
+//       file_rules[{7, 1, AW_FK_EXACT,  H("/home/ada/.aws")}] = {1 ref, DENY, all access}
+// 3. network: [{name: metadata, cidr: 169.254.169.254/32, action: deny}]
+//    -> net_rules[{96+32+64, 7, 1, ::ffff:169.254.169.254}] = {{0..65535, any, DENY, rule 3}}
+//    connect to [::ffff:169.254.169.254]:80 is looked up as 169.254.169.254 -> -EPERM.
+// 4. network: [{name: lan, cidr: 10.0.0.0/8, action: deny},
+//              {name: git, cidr: 10.1.2.0/24, ports: [22], action: allow}]
+//    -> {96+8+64, 10.0.0.0}  = {{all ports, DENY, lan}}
+//       {96+24+64, 10.1.2.0} = {{22..22, tcp+udp, ALLOW, git}, {all ports, DENY, lan}}
+//    10.1.2.3:22 finds the /24 entry, which carries both rules: deny beats allow -> denied.
+//    To let port 22 through, the deny must not cover it: write narrower deny rules.
+
+#ifndef AGENTWATCH_POLICY_H
+#define AGENTWATCH_POLICY_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define AW_RULE_REFS	 4
+#define AW_NET_REFS	 8
+#define AW_NAME_LENS	 4	     /* distinct prefix (and suffix) lengths in name patterns */
+#define AW_NAME_GLOB_MAX 64	     /* longest name glob evaluated in the kernel */
+#define AW_NAME_GLOBS	 4	     /* name globs per directory key */
+#define AW_RULE_DEFAULT	 0xffffffffU /* rule_id of a default-posture decision */
+
+/* Actions, weakest first: the strongest applicable one decides. */
+enum {
+	AW_ACT_NONE = 0,
+	AW_ACT_ALLOW = 1,
+	AW_ACT_AUDIT = 2,
+	AW_ACT_DENY = 3,
+};
+
+/* Access bits of file rules (event.h's AW_ACC_* read/write/create/trunc/exec, plus these). */
+#define AW_ACC_DELETE (1U << 5)
+#define AW_ACC_RENAME (1U << 6)
+#define AW_ACC_LINK   (1U << 7)
+#define AW_ACC_ALL    0xffU
+
+/* aw_rule_ref.flags */
+#define AW_REF_EXCEPT	  (1U << 0) /* cancels rule_id for this path */
+#define AW_REF_BIN_ONLY	  (1U << 1) /* applies only to binaries in binset */
+#define AW_REF_BIN_EXCEPT (1U << 2) /* applies to every binary but those in binset */
+#define AW_REF_AUDIT_MODE (1U << 3) /* from a policy in audit mode: a deny only "would block" */
+
+enum {
+	AW_FK_EXACT = 1,
+	AW_FK_SUBTREE = 2,
+	AW_FK_CHILD_ANY = 3,
+	AW_FK_CHILD_PREFIX = 4,
+	AW_FK_CHILD_SUFFIX = 5,
+	AW_FK_CHILD_GLOB = 6,
+	AW_FK_UNDER_NAME = 7,
+	AW_FK_UNDER_PREFIX = 8,
+	AW_FK_UNDER_SUFFIX = 9,
+};
+
+/* Syscall classes (AW_SC_*), a bitmask in syscall_classes. */
+#define AW_SC_BPF	      (1U << 0)
+#define AW_SC_PTRACE	      (1U << 1) /* other than the agent's own descendants */
+#define AW_SC_MOUNT	      (1U << 2) /* mount and umount */
+#define AW_SC_MODULE	      (1U << 3) /* init_module, finit_module */
+#define AW_SC_KEXEC	      (1U << 4)
+#define AW_SC_PERF_EVENT_OPEN (1U << 5)
+#define AW_SC_USERNS	      (1U << 6) /* user namespace creation */
+
+struct aw_policy_config {
+	__u32 gen; /* the active generation */
+	__u8 n_prefix_lens;
+	__u8 n_suffix_lens;
+	__u8 prefix_lens[AW_NAME_LENS];
+	__u8 suffix_lens[AW_NAME_LENS];
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct aw_policy_config) == 16, "aw_policy_config wire size");
+
+struct aw_policy_slot_key {
+	__u32 gen;
+	__u32 slot;
+};
+_Static_assert(sizeof(struct aw_policy_slot_key) == 8, "aw_policy_slot_key wire size");
+
+/* policy_defaults value: the default posture of each list, AW_ACT_*. */
+struct aw_policy_defaults {
+	__u8 files;
+	__u8 exec;
+	__u8 network;
+	__u8 flags;		  /* AW_DEF_* */
+	__u32 syscall_deny;	  /* AW_SC_* classes denied */
+	__u32 syscall_audit_mode; /* AW_SC_* classes whose deny comes from an audit-mode policy */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct aw_policy_defaults) == 16, "aw_policy_defaults wire size");
+
+/* aw_policy_defaults.flags */
+#define AW_DEF_DENY_AGENT_WRITTEN_EXEC (1U << 0) /* no exec of files the agent wrote */
+#define AW_DEF_DENY_MEMFD_EXEC	       (1U << 1) /* no exec of memfd or anonymous files */
+#define AW_DEF_REQUIRE_LSM	       (1U << 2) /* refuse to apply without BPF-LSM */
+
+struct aw_policy_set_key {
+	__u32 gen;
+	__u32 set;
+};
+_Static_assert(sizeof(struct aw_policy_set_key) == 8, "aw_policy_set_key wire size");
+
+struct aw_rule_ref {
+	__u32 rule_id; /* 0 = empty */
+	__u8 action;   /* AW_ACT_* */
+	__u8 access;   /* AW_ACC_* bits it applies to */
+	__u8 flags;    /* AW_REF_* */
+	__u8 binset;   /* 0 = any binary */
+};
+_Static_assert(sizeof(struct aw_rule_ref) == 8, "aw_rule_ref wire size");
+
+struct aw_rule_val {
+	struct aw_rule_ref refs[AW_RULE_REFS];
+	__u8 globs[AW_NAME_GLOBS]; /* AW_FK_CHILD_GLOB: name_globs indexes + 1, 0 = none */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct aw_rule_val) == 40, "aw_rule_val wire size");
+
+struct aw_file_key {
+	__u32 gen;
+	__u32 set;
+	__u32 kind; /* AW_FK_* */
+	__u32 pad;
+	__u64 hash;
+};
+_Static_assert(sizeof(struct aw_file_key) == 24, "aw_file_key wire size");
+
+struct aw_inode_key {
+	__u32 gen;
+	__u32 set;
+	__u64 ino;
+	__u32 dev; /* kernel dev_t encoding (MKDEV) */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct aw_inode_key) == 24, "aw_inode_key wire size");
+
+/* name_globs value: one glob over a basename, with the rule references it carries. */
+struct aw_name_glob {
+	char glob[AW_NAME_GLOB_MAX];
+	struct aw_rule_ref refs[AW_RULE_REFS];
+};
+_Static_assert(sizeof(struct aw_name_glob) == 96, "aw_name_glob wire size");
+
+struct aw_binset_key {
+	__u32 gen;
+	__u32 binset;
+	__u64 hash; /* H(executable path) */
+};
+_Static_assert(sizeof(struct aw_binset_key) == 16, "aw_binset_key wire size");
+
+struct aw_net_key {
+	__u32 prefixlen; /* 64 + address prefix bits (IPv4 as ::ffff:0:0/96 + n) */
+	__u32 gen;
+	__u32 set;
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct aw_net_key) == 28, "aw_net_key wire size");
+
+#define AW_PROTO_TCP (1U << 0)
+#define AW_PROTO_UDP (1U << 1)
+#define AW_PROTO_ANY (AW_PROTO_TCP | AW_PROTO_UDP)
+
+struct aw_net_ref {
+	__u32 rule_id; /* 0 = empty */
+	__u16 port_lo; /* host byte order, inclusive */
+	__u16 port_hi;
+	__u8 protos; /* AW_PROTO_* */
+	__u8 action; /* AW_ACT_* */
+	__u8 flags;  /* AW_REF_AUDIT_MODE */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct aw_net_ref) == 12, "aw_net_ref wire size");
+
+struct aw_net_val {
+	struct aw_net_ref refs[AW_NET_REFS];
+};
+_Static_assert(sizeof(struct aw_net_val) == 96, "aw_net_val wire size");
+
+/*
+ * 64-bit FNV-1a, the one hash both sides use for paths and names. mix() folds a length and a
+ * second hash into a directory hash for the name-pattern kinds.
+ */
+#define AW_FNV_OFFSET 0xcbf29ce484222325ULL
+#define AW_FNV_PRIME  0x100000001b3ULL
+
+static inline __u64 aw_fnv1a_step(__u64 h, __u8 c)
+{
+	return (h ^ c) * AW_FNV_PRIME;
+}
+
+static inline __u64 aw_hash_mix(__u64 dir, __u64 len, __u64 name)
+{
+	__u64 h = dir ^ 0x9e3779b97f4a7c15ULL;
+
+	h = (h ^ len) * AW_FNV_PRIME;
+	h = (h ^ (name & 0xffffffffULL)) * AW_FNV_PRIME;
+	h = (h ^ (name >> 32)) * AW_FNV_PRIME;
+	return h;
+}
+
+#endif /* AGENTWATCH_POLICY_H */
