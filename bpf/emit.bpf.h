@@ -112,21 +112,20 @@ static __always_inline __u32 aw_task_ppid(struct task_struct *task)
 }
 
 /*
- * Append the canonical path of `path` at *size; record its place in *s.
+ * Append the path already resolved at [off, AW_PATH_SCRATCH) of the per-CPU path buffer at
+ * *size; record its place in *s.
  */
-static __always_inline void aw_append_path(struct aw_event_buf *ev, __u32 *size, struct aw_str *s,
-					   struct path *path)
+static __always_inline void aw_append_resolved(struct aw_event_buf *ev, __u32 *size,
+					       struct aw_str *s, __u32 off, bool truncated)
 {
-	__u32 zero = 0, off, len, at = *size;
+	__u32 zero = 0, len, at = *size;
 	struct aw_path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
 	struct aw_event_hdr *hdr = (void *)ev->data;
-	bool truncated;
 
 	s->off = at;
 	s->len = 0;
-	if (!pb)
+	if (!pb || off > AW_PATH_SCRATCH)
 		return;
-	off = aw_path_resolve(path, pb, &truncated);
 	len = AW_PATH_SCRATCH - off;
 	if (at + len > AW_EVENT_MAX) {
 		len = AW_EVENT_MAX > at ? AW_EVENT_MAX - at : 0;
@@ -141,6 +140,23 @@ static __always_inline void aw_append_path(struct aw_event_buf *ev, __u32 *size,
 		hdr->flags |= AW_EVF_TRUNCATED;
 	s->len = len;
 	*size = at + len;
+}
+
+/* Append the canonical path of `path` at *size; record its place in *s. */
+static __always_inline void aw_append_path(struct aw_event_buf *ev, __u32 *size, struct aw_str *s,
+					   struct path *path)
+{
+	__u32 zero = 0, off;
+	struct aw_path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	bool truncated;
+
+	if (!pb) {
+		s->off = *size;
+		s->len = 0;
+		return;
+	}
+	off = aw_path_resolve(path, pb, &truncated);
+	aw_append_resolved(ev, size, s, off, truncated);
 }
 
 /* Append up to `max` bytes of user memory (argv); strings stay NUL-separated. */

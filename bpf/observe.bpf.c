@@ -18,6 +18,8 @@
 #include "core_fixes.bpf.h"
 #include "emit.bpf.h"
 #include "lsm.bpf.h"
+#include "policy_match.bpf.h"
+#include "verdict.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -65,6 +67,15 @@ int BPF_PROG(tp_sched_process_exec, struct task_struct *task, pid_t old_pid,
 	args_end = BPF_CORE_READ(mm, arg_end);
 	aw_append_user(ev, &size, &e->argv, (void *)args_start, args_end - args_start, AW_ARGV_MAX);
 	aw_append_path(ev, &size, &e->cwd, &task->fs->pwd);
+	if (!lsm_enforcing) {
+		/* No LSM to refuse it: the exec happened; report a deny, or kill as asked. */
+		struct aw_verdict v;
+
+		aw_exec_verdict(agent, BPF_CORE_READ(bprm, file), false, true, &v);
+		e = (void *)ev->data;
+		e->hdr.flags |= v.evflags;
+		e->pad = v.rule_id;
+	}
 	aw_submit(ev, size);
 	return 0;
 }
@@ -157,7 +168,8 @@ static __always_inline __u32 aw_access_of(struct file *file, __u32 open_flags)
 }
 
 static __always_inline void aw_emit_file(struct aw_agent *agent, struct file *file,
-					 __u32 open_flags, __s32 ret, __u8 source)
+					 __u32 open_flags, __u32 access, __s32 ret, __u8 source,
+					 const struct aw_verdict *v)
 {
 	struct aw_file_event *e;
 	struct aw_event_buf *ev;
@@ -168,19 +180,33 @@ static __always_inline void aw_emit_file(struct aw_agent *agent, struct file *fi
 		return;
 	e = (void *)ev->data;
 	aw_fill_hdr(&e->hdr, AW_EV_FILE_OPEN);
+	e->hdr.flags = v->evflags;
 	aw_fill_task(&e->task, agent);
 	e->task.ppid = aw_task_ppid((struct task_struct *)bpf_get_current_task_btf());
 	e->ino = BPF_CORE_READ(file, f_inode, i_ino);
 	e->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-	e->access = aw_access_of(file, open_flags);
+	e->access = access;
 	e->flags = open_flags;
 	e->ret = ret;
 	e->source = source;
 	e->pad[0] = e->pad[1] = e->pad[2] = 0;
-	e->rule_id = 0;
+	e->rule_id = v->rule_id;
 	e->pad2 = 0;
-	aw_append_path(ev, &size, &e->path, aw_file_path(file));
+	if (v->resolved)
+		aw_append_resolved(ev, &size, &e->path, v->off, v->truncated);
+	else
+		aw_append_path(ev, &size, &e->path, aw_file_path(file));
 	aw_submit(ev, size);
+}
+
+/* The rule access bits an open asks for: truncating is writing. */
+static __always_inline __u32 aw_open_access(struct file *file, __u32 open_flags)
+{
+	__u32 access = aw_access_of(file, open_flags);
+
+	if (access & AW_ACC_TRUNC)
+		access |= AW_ACC_WRITE;
+	return access;
 }
 
 /* open(2) flags by thread, kept between syscall entry and exit for watched tasks only. */
@@ -230,9 +256,16 @@ static __always_inline int aw_open_exit(long ret)
 	if (ret < 0)
 		return 0;
 	file = aw_fd_file(ret);
-	if (file)
-		aw_emit_file(agent, file, flags | BPF_CORE_READ(file, f_flags), ret,
-			     AW_SRC_TRACEPOINT);
+	if (file) {
+		struct aw_verdict v;
+
+		flags |= BPF_CORE_READ(file, f_flags);
+		/* The open already happened: a deny can only be reported, or punished. */
+		aw_file_verdict(agent, file, aw_open_access(file, flags), false, &v);
+		aw_track_written(agent, file, aw_access_of(file, flags));
+		aw_emit_file(agent, file, flags, aw_access_of(file, flags), ret, AW_SRC_TRACEPOINT,
+			     &v);
+	}
 	return 0;
 }
 
@@ -278,107 +311,219 @@ int tp_sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 	return aw_open_exit(ctx->ret);
 }
 
-/* With BPF-LSM: every open, io_uring's included, seen on the kernel's struct file. */
+/*
+ * With BPF-LSM: every open, io_uring's included, decided on the kernel's struct file: its
+ * canonical path and its inode, whatever name or fd the agent came through.
+ */
 SEC("lsm/file_open")
 int BPF_PROG(lsm_file_open, struct file *file, int ret)
 {
 	struct aw_agent *agent;
+	struct aw_verdict v;
+	__u32 flags;
 
 	AW_LSM_PASS_EARLIER_DENY(ret);
 	agent = aw_agent_of_current();
-	if (agent)
-		aw_emit_file(agent, file, BPF_CORE_READ(file, f_flags), 0, AW_SRC_LSM);
-	return 0;
+	if (!agent)
+		return 0;
+	flags = BPF_CORE_READ(file, f_flags);
+	aw_file_verdict(agent, file, aw_open_access(file, flags), true, &v);
+	if (!v.deny)
+		aw_track_written(agent, file, aw_access_of(file, flags));
+	aw_emit_file(agent, file, flags, aw_access_of(file, flags), v.deny ? AW_LSM_DENY : 0,
+		     AW_SRC_LSM, &v);
+	return v.deny ? AW_LSM_DENY : 0;
 }
 
-/* --- network egress (cgroup socket hooks) ---------------------------------------------------- */
+/* --- exec: the binary the kernel is about to run, and executable mappings ------------------ */
 
-static __always_inline void aw_emit_net(struct bpf_sock_addr *ctx, __u8 op, bool v6)
+/* A refused exec never reaches sched_process_exec: report it here. */
+static __always_inline void aw_emit_exec_denied(struct aw_agent *agent, struct linux_binprm *bprm,
+						const struct aw_verdict *v)
 {
-	struct aw_agent *agent = aw_agent_of_current();
-	struct aw_net_event *e;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct aw_exec_event *e;
 	struct aw_event_buf *ev;
-	__u32 w[4];
+	__u32 size = sizeof(*e);
 
-	if (!agent)
-		return;
 	ev = aw_event_scratch();
 	if (!ev)
 		return;
 	e = (void *)ev->data;
-	aw_fill_hdr(&e->hdr, AW_EV_NET);
+	aw_fill_hdr(&e->hdr, AW_EV_EXEC);
+	e->hdr.flags = v->evflags;
 	aw_fill_task(&e->task, agent);
-	e->op = op;
-	e->proto = ctx->protocol;
-	e->source = AW_SRC_CGROUP;
-	e->sport = 0;
-	e->dport = bpf_ntohs(ctx->user_port);
-	e->ret = 0;
-	e->rule_id = 0;
-	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
-	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	e->task.ppid = aw_task_ppid(task);
+	e->parent_exec_id = e->task.exec_id;
+	e->ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+	e->dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
+	e->argc = BPF_CORE_READ(bprm, argc);
+	e->pad = v->rule_id; /* the deciding rule rides in the spare word (decoder: exec.rule_id) */
+	if (v->resolved)
+		aw_append_resolved(ev, &size, &e->path, v->off, v->truncated);
+	else
+		aw_append_path(ev, &size, &e->path, aw_file_path(BPF_CORE_READ(bprm, file)));
+	e->argv.off = size;
+	e->argv.len = 0;
+	aw_append_path(ev, &size, &e->cwd, &task->fs->pwd);
+	aw_submit(ev, size);
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(lsm_bprm_check_security, struct linux_binprm *bprm, int ret)
+{
+	struct aw_agent *agent;
+	struct aw_verdict v;
+
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	agent = aw_agent_of_current();
+	if (!agent)
+		return 0;
+	aw_exec_verdict(agent, BPF_CORE_READ(bprm, file), true, true, &v);
+	if (!v.evflags)
+		return 0; /* sched_process_exec reports the exec once it happened */
+	if (v.deny)
+		aw_emit_exec_denied(agent, bprm, &v);
+	return v.deny ? AW_LSM_DENY : 0;
+}
+
+/*
+ * PROT_EXEC mappings: how the dynamic loader runs a binary (ld.so ./prog) without exec'ing it.
+ * Only rules decide here, not the exec default posture, so an allow-list does not refuse
+ * every shared library.
+ */
+SEC("lsm/mmap_file")
+int BPF_PROG(lsm_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags, int ret)
+{
+	struct aw_agent *agent;
+	struct aw_verdict v;
+
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	if (!file || !(prot & 0x4 /* PROT_EXEC */))
+		return 0;
+	agent = aw_agent_of_current();
+	if (!agent)
+		return 0;
+	aw_exec_verdict(agent, file, true, false, &v);
+	if (v.evflags)
+		aw_emit_file(agent, file, BPF_CORE_READ(file, f_flags), AW_ACC_EXEC,
+			     v.deny ? AW_LSM_DENY : 0, AW_SRC_LSM, &v);
+	return v.deny ? AW_LSM_DENY : 0;
+}
+
+/* --- network egress (cgroup socket hooks) ---------------------------------------------------- */
+
+/*
+ * The destination as the policy sees it: 16 bytes, IPv4 in the ::ffff:a.b.c.d form. An
+ * IPv4-mapped IPv6 address is that IPv4 address already; a NAT64 one (64:ff9b::/96) is turned
+ * into it. Returns true when the destination is IPv4.
+ */
+static __always_inline bool aw_net_dest(struct bpf_sock_addr *ctx, bool v6, __u32 w[4])
+{
 	if (!v6) {
-		e->family = AW_AF_INET;
-		w[0] = ctx->user_ip4;
-		__builtin_memcpy(e->daddr, &w[0], 4);
-	} else {
-		/* ctx fields need constant offsets: no loop */
-		w[0] = ctx->user_ip6[0];
-		w[1] = ctx->user_ip6[1];
-		w[2] = ctx->user_ip6[2];
-		w[3] = ctx->user_ip6[3];
-		/* ::ffff:a.b.c.d is the IPv4 host a.b.c.d */
-		if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) {
-			e->family = AW_AF_INET;
-			__builtin_memcpy(e->daddr, &w[3], 4);
-		} else {
-			e->family = AW_AF_INET6;
-			__builtin_memcpy(e->daddr, w, 16);
-		}
+		w[0] = 0;
+		w[1] = 0;
+		w[2] = bpf_htonl(0xffff);
+		w[3] = ctx->user_ip4;
+		return true;
 	}
-	aw_submit(ev, sizeof(*e));
+	/* ctx fields need constant offsets: no loop */
+	w[0] = ctx->user_ip6[0];
+	w[1] = ctx->user_ip6[1];
+	w[2] = ctx->user_ip6[2];
+	w[3] = ctx->user_ip6[3];
+	if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff))
+		return true;
+	if (w[0] == bpf_htonl(0x0064ff9b) && w[1] == 0 && w[2] == 0) {
+		w[2] = bpf_htonl(0xffff);
+		w[0] = 0;
+		return true;
+	}
+	return false;
+}
+
+/* Observe, and for egress decide, one socket address operation. Returns the hook's verdict. */
+static __always_inline int aw_cgroup_net(struct bpf_sock_addr *ctx, __u8 op, bool v6)
+{
+	struct aw_agent *agent = aw_agent_of_current();
+	struct aw_decision d = {.action = AW_ACT_NONE};
+	struct aw_match_state *m;
+	struct aw_net_event *e;
+	struct aw_event_buf *ev;
+	__u32 w[4], set, evflags = 0;
+	__u16 port;
+	bool v4;
+
+	if (!agent)
+		return 1;
+	v4 = aw_net_dest(ctx, v6, w);
+	port = bpf_ntohs(ctx->user_port);
+	if (op != AW_NET_BIND && (m = aw_policy_begin(agent->slot, &set))) {
+		aw_policy_decide_net(m, set, (const __u8 *)w, port,
+				     ctx->protocol == 17 ? AW_PROTO_UDP : AW_PROTO_TCP, &d);
+		if (d.action == AW_ACT_DENY)
+			evflags = d.audit_mode ? AW_EVF_AUDIT : AW_EVF_DENIED;
+	}
+	ev = aw_event_scratch();
+	if (ev) {
+		e = (void *)ev->data;
+		aw_fill_hdr(&e->hdr, AW_EV_NET);
+		e->hdr.flags = evflags;
+		aw_fill_task(&e->task, agent);
+		e->op = op;
+		e->proto = ctx->protocol;
+		e->source = AW_SRC_CGROUP;
+		e->sport = 0;
+		e->dport = port;
+		e->ret = evflags & AW_EVF_DENIED ? -EPERM : 0;
+		e->rule_id = d.action >= AW_ACT_AUDIT ? d.rule_id : 0;
+		__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+		__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+		e->family = v4 ? AW_AF_INET : AW_AF_INET6;
+		if (v4)
+			__builtin_memcpy(e->daddr, &w[3], 4);
+		else
+			__builtin_memcpy(e->daddr, w, 16);
+		aw_submit(ev, sizeof(*e));
+	}
+	return evflags & AW_EVF_DENIED ? 0 : 1;
 }
 
 SEC("cgroup/connect4")
 int cgroup_connect4(struct bpf_sock_addr *ctx)
 {
-	aw_emit_net(ctx, AW_NET_CONNECT, false);
-	return 1;
+	return aw_cgroup_net(ctx, AW_NET_CONNECT, false);
 }
 
 SEC("cgroup/connect6")
 int cgroup_connect6(struct bpf_sock_addr *ctx)
 {
-	aw_emit_net(ctx, AW_NET_CONNECT, true);
-	return 1;
+	return aw_cgroup_net(ctx, AW_NET_CONNECT, true);
 }
 
 SEC("cgroup/sendmsg4")
 int cgroup_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	aw_emit_net(ctx, AW_NET_SENDMSG, false);
-	return 1;
+	return aw_cgroup_net(ctx, AW_NET_SENDMSG, false);
 }
 
 SEC("cgroup/sendmsg6")
 int cgroup_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	aw_emit_net(ctx, AW_NET_SENDMSG, true);
-	return 1;
+	return aw_cgroup_net(ctx, AW_NET_SENDMSG, true);
 }
 
 SEC("cgroup/bind4")
 int cgroup_bind4(struct bpf_sock_addr *ctx)
 {
-	aw_emit_net(ctx, AW_NET_BIND, false);
-	return 1;
+	return aw_cgroup_net(ctx, AW_NET_BIND, false);
 }
 
 SEC("cgroup/bind6")
 int cgroup_bind6(struct bpf_sock_addr *ctx)
 {
-	aw_emit_net(ctx, AW_NET_BIND, true);
-	return 1;
+	return aw_cgroup_net(ctx, AW_NET_BIND, true);
 }
 
 /* --- new cgroups ------------------------------------------------------------------------------ */

@@ -87,16 +87,16 @@ static long aw_path_step(__u32 i, void *ctx)
 }
 
 /*
- * Resolve `path` into the per-CPU scratch buffer. Returns the offset where the NUL-less path
- * starts; it ends at AW_PATH_SCRATCH. Sets *truncated when the walk hit AW_PATH_DEPTH or the
- * buffer's size before reaching the root.
+ * Resolve (dentry, vfsmnt) into the per-CPU scratch buffer. Returns the offset where the
+ * NUL-less path starts; it ends at AW_PATH_SCRATCH. Sets *truncated when the walk hit
+ * AW_PATH_DEPTH or the buffer's size before reaching the root.
  */
-static __always_inline __u32 aw_path_resolve(struct path *path, struct aw_path_buf *buf,
-					     bool *truncated)
+static __always_inline __u32 aw_path_resolve_dm(struct dentry *dentry, struct vfsmount *vfsmnt,
+						struct aw_path_buf *buf, bool *truncated)
 {
 	struct aw_path_walk w = {
-		.dentry = BPF_CORE_READ(path, dentry),
-		.vfsmnt = BPF_CORE_READ(path, mnt),
+		.dentry = dentry,
+		.vfsmnt = vfsmnt,
 		.off = AW_PATH_SCRATCH,
 	};
 	__u32 off;
@@ -112,6 +112,13 @@ static __always_inline __u32 aw_path_resolve(struct path *path, struct aw_path_b
 		buf->data[off & (AW_PATH_SCRATCH - 1)] = '/';
 	}
 	return off;
+}
+
+static __always_inline __u32 aw_path_resolve(struct path *path, struct aw_path_buf *buf,
+					     bool *truncated)
+{
+	return aw_path_resolve_dm(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), buf,
+				  truncated);
 }
 
 #endif /* AGENTWATCH_PATH_BPF_H */

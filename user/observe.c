@@ -46,6 +46,7 @@ static int on_record(void *ctx, void *data, size_t size)
 
 int observe__open_and_load(struct observe **out, const struct observe_opts *opts)
 {
+	struct bpf_program *prog;
 	struct observe *o;
 	size_t i;
 	int err;
@@ -83,8 +84,15 @@ int observe__open_and_load(struct observe **out, const struct observe_opts *opts
 		strcpy((char *)o->skel->rodata->watch_prefixes[i], opts->watch_prefixes[i]);
 	}
 	o->skel->rodata->watch_prefix_count = opts->n_watch_prefixes;
-	/* One file-open source: the LSM hook where it enforces, the tracepoints elsewhere. */
-	bpf_program__set_autoload(o->skel->progs.lsm_file_open, opts->lsm_file_open);
+	/*
+	 * Where BPF-LSM enforces, every lsm/ program loads and file opens come from lsm/file_open;
+	 * elsewhere no lsm/ program loads and opens come from the syscall tracepoints.
+	 */
+	bpf_object__for_each_program (prog, o->skel->obj) {
+		if (strncmp(bpf_program__section_name(prog), "lsm/", 4) == 0)
+			bpf_program__set_autoload(prog, opts->lsm_file_open);
+	}
+	o->skel->rodata->lsm_enforcing = opts->lsm_file_open;
 	for (i = 0; i < sizeof(tracepoint_file_progs) / sizeof(tracepoint_file_progs[0]); i++) {
 		struct bpf_program *p = bpf_object__find_program_by_name(o->skel->obj,
 									 tracepoint_file_progs[i]);
@@ -231,6 +239,11 @@ int observe__drain(struct observe *o, observe_event_fn fn, void *ctx)
 	o->delivered = 0;
 	err = ring_buffer__consume(o->rb);
 	return err < 0 ? err : o->delivered;
+}
+
+int observe__epoll_fd(struct observe *o)
+{
+	return ring_buffer__epoll_fd(o->rb);
 }
 
 void observe__drops(struct observe *o, __u64 drops[AW_DROP__MAX], __u64 *malformed)

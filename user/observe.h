@@ -16,8 +16,10 @@
 struct observe;
 
 struct observe_opts {
-	bool lsm_file_open; /* file opens from lsm/file_open instead of syscall tracepoints */
-	int cgroup_fd;	    /* cgroup to attach the socket hooks to (an agent's or the v2 root) */
+	/* BPF-LSM enforces here: load every lsm/ program (file opens then come from
+	 * lsm/file_open instead of the syscall tracepoints) */
+	bool lsm_file_open;
+	int cgroup_fd; /* cgroup to attach the socket hooks to (an agent's or the v2 root) */
 	/* Literal prefixes of the daemon's selector globs, relative to the cgroup v2 root
 	 * (e.g. "/kubepods.slice/"): new cgroups under them are reported before first use. */
 	int n_watch_prefixes;
@@ -47,6 +49,8 @@ int observe__attach(struct observe *o);
 int observe__poll(struct observe *o, observe_event_fn fn, void *ctx);
 /* Deliver what is in the ring without waiting. */
 int observe__drain(struct observe *o, observe_event_fn fn, void *ctx);
+/* An fd that polls readable when the ring has records to drain (for the daemon's epoll loop). */
+int observe__epoll_fd(struct observe *o);
 /* Drops summed over CPUs, by reason (AW_DROP_*); also malformed records. */
 void observe__drops(struct observe *o, __u64 drops[AW_DROP__MAX], __u64 *malformed);
 /* Call fn for every (syscall, count) an agent slot made, while syscall observation is on. */

@@ -48,6 +48,7 @@ enum {
 #define AW_EVF_TRUNCATED (1U << 0) /* a string was cut to fit its bound */
 #define AW_EVF_DENIED	 (1U << 1) /* the kernel refused the operation (disposition: blocked) */
 #define AW_EVF_AUDIT	 (1U << 2) /* a rule matched in audit mode (would have been blocked) */
+#define AW_EVF_KILLED	 (1U << 3) /* no way to refuse here: the task was sent SIGKILL instead */
 
 struct aw_event_hdr {
 	__u8 version;

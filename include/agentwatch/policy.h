@@ -108,12 +108,14 @@
 #include <linux/types.h>
 #endif
 
-#define AW_RULE_REFS	 4
-#define AW_NET_REFS	 8
-#define AW_NAME_LENS	 4	     /* distinct prefix (and suffix) lengths in name patterns */
-#define AW_NAME_GLOB_MAX 64	     /* longest name glob evaluated in the kernel */
-#define AW_NAME_GLOBS	 4	     /* name globs per directory key */
-#define AW_RULE_DEFAULT	 0xffffffffU /* rule_id of a default-posture decision */
+#define AW_RULE_REFS	      4
+#define AW_NET_REFS	      8
+#define AW_NAME_LENS	      4	 /* distinct prefix (and suffix) lengths in name patterns */
+#define AW_NAME_GLOB_MAX      64 /* longest name glob evaluated in the kernel */
+#define AW_NAME_GLOBS	      4	 /* name globs per directory key */
+#define AW_RULE_DEFAULT	      0xffffffffU /* rule_id of a default-posture decision */
+#define AW_RULE_AGENT_WRITTEN 0xfffffffeU /* AW_DEF_DENY_AGENT_WRITTEN_EXEC refused it */
+#define AW_RULE_MEMFD	      0xfffffffdU /* AW_DEF_DENY_MEMFD_EXEC refused it */
 
 /* Actions, weakest first: the strongest applicable one decides. */
 enum {
@@ -188,6 +190,8 @@ _Static_assert(sizeof(struct aw_policy_defaults) == 16, "aw_policy_defaults wire
 #define AW_DEF_DENY_AGENT_WRITTEN_EXEC (1U << 0) /* no exec of files the agent wrote */
 #define AW_DEF_DENY_MEMFD_EXEC	       (1U << 1) /* no exec of memfd or anonymous files */
 #define AW_DEF_REQUIRE_LSM	       (1U << 2) /* refuse to apply without BPF-LSM */
+#define AW_DEF_AUDIT_MODE	       (1U << 3) /* default-posture denies only "would block" */
+#define AW_DEF_FALLBACK_KILL	       (1U << 4) /* where the kernel cannot deny: SIGKILL, not audit */
 
 struct aw_policy_set_key {
 	__u32 gen;

@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The policy matchers (contract and deciding order: include/agentwatch/policy.h).
+ *
+ * File and exec decisions start from a canonical path already resolved into the per-CPU path
+ * buffer (bpf/path.bpf.h) at [off, AW_PATH_SCRATCH). One left-to-right pass hashes it (FNV-1a:
+ * the whole path, every directory prefix, the basename and its configured prefixes), then a
+ * fixed set of lookups per directory level collects rule references. Nothing here loops over
+ * rules: the work grows with path depth only.
+ *
+ * The same functions run in the LSM hooks and, through bpf/policy_test.bpf.c, under
+ * BPF_PROG_TEST_RUN, so the matcher is tested on its own.
+ */
+#ifndef AGENTWATCH_POLICY_MATCH_BPF_H
+#define AGENTWATCH_POLICY_MATCH_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <agentwatch/policy.h>
+#include "path.bpf.h"
+#include "policy_maps.bpf.h"
+
+#define AW_MATCH_REFS 16
+
+/* Which list's default posture applies. */
+#define AW_LIST_FILES 0
+#define AW_LIST_EXEC  1
+
+struct aw_decision {
+	__u8 action; /* AW_ACT_* */
+	__u8 audit_mode;
+	__u8 pad[2];
+	__u32 rule_id;
+};
+
+struct aw_match_state {
+	/* hashing pass */
+	__u32 pos;
+	__u32 ndirs;
+	__u32 name_start;
+	__u32 name_len;
+	__u64 h;
+	__u64 name_h;
+	__u64 dirs[64]; /* D() of each ancestor directory; AW_PATH_DEPTH + 1 used */
+	__u64 pre[AW_NAME_LENS];
+	__u64 suf[AW_NAME_LENS];
+	struct aw_policy_config cfg;
+	/* lookups */
+	__u32 gen;
+	__u32 set;
+	__u32 access;
+	__u32 nrefs;
+	__u32 overflow;
+	__u32 level;
+	struct aw_rule_ref refs[AW_MATCH_REFS];
+	/* name glob evaluation */
+	char glob[AW_NAME_GLOB_MAX];
+	__u32 gp, gs, gstar, gmark, glen, matched;
+	/* deciding */
+	__u64 exe_hash; /* H(current executable); given by the query under test */
+	__u32 have_exe, any_allow;
+	__u32 d_action, d_audit_mode, d_rule_id;
+	/* '[...]' class evaluation */
+	__u32 cls_q, cls_neg, cls_hit, cls_done, cls_first;
+	char cls_c;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct aw_match_state);
+} match_scratch SEC(".maps");
+
+static __always_inline struct aw_match_state *aw_match_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&match_scratch, &zero);
+}
+
+static __always_inline struct aw_path_buf *aw_path_buf(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&path_scratch, &zero);
+}
+
+/* The active generation and name-length tables; false when no policy was ever applied. */
+static __always_inline bool aw_policy_load_config(struct aw_match_state *m)
+{
+	__u32 zero = 0;
+	struct aw_policy_config *cfg = bpf_map_lookup_elem(&policy_config, &zero);
+
+	if (!cfg || !cfg->gen)
+		return false;
+	m->cfg = *cfg;
+	m->gen = cfg->gen;
+	return true;
+}
+
+/* The policy set of an agent slot in the active generation, 0 when it has none. */
+static __always_inline __u32 aw_policy_set_of(__u32 gen, __u32 slot)
+{
+	struct aw_policy_slot_key key = {.gen = gen, .slot = slot};
+	__u32 *set = bpf_map_lookup_elem(&policy_of_slot, &key);
+
+	return set ? *set : 0;
+}
+
+/*
+ * Start a decision for an agent slot: the scratch state with the active generation loaded, and
+ * the slot's policy set in *set. NULL when no policy applies (the common, cheap case).
+ */
+static __always_inline struct aw_match_state *aw_policy_begin(__u32 slot, __u32 *set)
+{
+	struct aw_match_state *m = aw_match_state();
+
+	if (!m || !aw_policy_load_config(m))
+		return NULL;
+	*set = aw_policy_set_of(m->gen, slot);
+	return *set ? m : NULL;
+}
+
+static __always_inline struct aw_policy_defaults *aw_policy_defaults_of(__u32 gen, __u32 set)
+{
+	struct aw_policy_set_key key = {.gen = gen, .set = set};
+
+	return bpf_map_lookup_elem(&policy_defaults, &key);
+}
+
+/* --- hashing pass: one component (or one '/') per call, bytes bounded by 256 -------------- */
+
+static long aw_hash_component(__u32 i, void *ctx)
+{
+	struct aw_match_state *m = aw_match_state();
+	struct aw_path_buf *buf = aw_path_buf();
+	__u32 pos, j, k;
+
+	if (!m || !buf)
+		return 1;
+	pos = m->pos;
+	for (j = 0; j < 256; j++) {
+		char c;
+
+		if (pos >= AW_PATH_SCRATCH)
+			break;
+		c = buf->data[pos & (AW_PATH_SCRATCH - 1)];
+		if (c == '/') {
+			if (j > 0)
+				break; /* the next call starts at this '/' */
+			if (m->ndirs < AW_PATH_DEPTH + 1)
+				m->dirs[m->ndirs & 63] = m->h;
+			m->ndirs++;
+			m->name_h = AW_FNV_OFFSET;
+			m->name_len = 0;
+			m->name_start = pos + 1;
+		} else {
+			m->name_h = aw_fnv1a_step(m->name_h, c);
+			m->name_len++;
+			for (k = 0; k < AW_NAME_LENS; k++)
+				if (k < m->cfg.n_prefix_lens &&
+				    m->name_len == m->cfg.prefix_lens[k])
+					m->pre[k] = m->name_h;
+		}
+		m->h = aw_fnv1a_step(m->h, c);
+		pos++;
+	}
+	m->pos = pos;
+	return pos >= AW_PATH_SCRATCH ? 1 : 0;
+}
+
+/* Hash of the last `len` bytes of the basename (len <= 255). */
+static __always_inline __u64 aw_name_suffix_hash(struct aw_match_state *m, struct aw_path_buf *buf,
+						 __u32 len)
+{
+	__u64 h = AW_FNV_OFFSET;
+	__u32 j, start = AW_PATH_SCRATCH - len;
+
+	for (j = 0; j < 255; j++) {
+		if (j >= len)
+			break;
+		h = aw_fnv1a_step(h, buf->data[(start + j) & (AW_PATH_SCRATCH - 1)]);
+	}
+	return h;
+}
+
+/* Hash the path at [off, AW_PATH_SCRATCH) of the path buffer into m. */
+static __always_inline int aw_policy_hash_path(struct aw_match_state *m, __u32 off)
+{
+	struct aw_path_buf *buf = aw_path_buf();
+	__u32 k;
+
+	if (!buf)
+		return -1;
+	m->pos = off;
+	m->ndirs = 0;
+	m->h = AW_FNV_OFFSET;
+	m->name_h = AW_FNV_OFFSET;
+	m->name_len = 0;
+	m->name_start = off;
+	for (k = 0; k < AW_NAME_LENS; k++) {
+		m->pre[k] = 0;
+		m->suf[k] = 0;
+	}
+	bpf_loop(AW_PATH_DEPTH + 2, aw_hash_component, NULL, 0);
+	for (k = 0; k < AW_NAME_LENS; k++) {
+		__u32 len = m->cfg.suffix_lens[k];
+
+		if (k >= m->cfg.n_suffix_lens || len == 0 || len > m->name_len)
+			continue;
+		m->suf[k] = aw_name_suffix_hash(m, buf, len);
+	}
+	/* A prefix length the basename does not reach must not match. */
+	for (k = 0; k < AW_NAME_LENS; k++)
+		if (k < m->cfg.n_prefix_lens && m->name_len < m->cfg.prefix_lens[k])
+			m->pre[k] = 0;
+	return 0;
+}
+
+/* --- collecting rule references ------------------------------------------------------------ */
+
+static __always_inline void aw_collect(struct aw_match_state *m, const struct aw_rule_val *val)
+{
+	int r;
+
+	if (!val)
+		return;
+	for (r = 0; r < AW_RULE_REFS; r++) {
+		const struct aw_rule_ref *ref = &val->refs[r];
+		__u32 n = m->nrefs;
+
+		if (!ref->rule_id || !(ref->access & m->access))
+			continue;
+		if (n >= AW_MATCH_REFS) {
+			m->overflow = 1;
+			return;
+		}
+		m->refs[n & (AW_MATCH_REFS - 1)] = *ref;
+		m->nrefs = n + 1;
+	}
+}
+
+static __always_inline void aw_lookup_file(struct aw_match_state *m, __u32 kind, __u64 hash)
+{
+	struct aw_file_key key = {.gen = m->gen, .set = m->set, .kind = kind, .hash = hash};
+
+	aw_collect(m, bpf_map_lookup_elem(&file_rules, &key));
+}
+
+/* Lookups for one ancestor directory: SUBTREE, UNDER_NAME, UNDER_PREFIX/SUFFIX per length. */
+static long aw_lookup_level(__u32 d, void *ctx)
+{
+	struct aw_match_state *m = aw_match_state();
+	__u64 dir;
+	__u32 k;
+
+	if (!m || d >= m->ndirs || d > AW_PATH_DEPTH)
+		return 1;
+	dir = m->dirs[d & 63];
+	aw_lookup_file(m, AW_FK_SUBTREE, dir);
+	aw_lookup_file(m, AW_FK_UNDER_NAME, aw_hash_mix(dir, 0, m->name_h));
+	for (k = 0; k < AW_NAME_LENS; k++) {
+		if (k < m->cfg.n_prefix_lens && m->pre[k])
+			aw_lookup_file(m, AW_FK_UNDER_PREFIX,
+				       aw_hash_mix(dir, m->cfg.prefix_lens[k], m->pre[k]));
+		if (k < m->cfg.n_suffix_lens && m->suf[k])
+			aw_lookup_file(m, AW_FK_UNDER_SUFFIX,
+				       aw_hash_mix(dir, m->cfg.suffix_lens[k], m->suf[k]));
+	}
+	return 0;
+}
+
+/* --- name globs: '*', '?', '[...]' over the basename, one step per call -------------------- */
+
+/* One element of a '[...]' class per call (state in m->cls_*), so its loop is verified once. */
+static long aw_class_step(__u32 i, void *ctx)
+{
+	struct aw_match_state *m = aw_match_state();
+	__u32 q;
+	char lo, hi;
+
+	if (!m)
+		return 1;
+	q = m->cls_q;
+	if (q >= AW_NAME_GLOB_MAX)
+		goto unterminated;
+	lo = m->glob[q & 63];
+	if (!lo)
+		goto unterminated;
+	if (lo == ']' && !m->cls_first) {
+		m->cls_q = q + 1; /* just past ']' */
+		m->cls_done = 1;
+		return 1;
+	}
+	m->cls_first = 0;
+	if (lo == '\\' && q + 1 < AW_NAME_GLOB_MAX) {
+		q++;
+		lo = m->glob[q & 63];
+	}
+	hi = lo;
+	if (q + 2 < AW_NAME_GLOB_MAX && m->glob[(q + 1) & 63] == '-' &&
+	    m->glob[(q + 2) & 63] != ']' && m->glob[(q + 2) & 63]) {
+		hi = m->glob[(q + 2) & 63];
+		q += 2;
+	}
+	if (m->cls_c >= lo && m->cls_c <= hi)
+		m->cls_hit = 1;
+	m->cls_q = q + 1;
+	return 0;
+unterminated: /* the compiler never emits one; treat it as no match */
+	m->cls_done = 0;
+	return 1;
+}
+
+/* Does the class at m->glob[p] ('[' ...) match c? Sets *next to the index after ']'. */
+static __always_inline bool aw_class_match(struct aw_match_state *m, __u32 p, char c, __u32 *next)
+{
+	__u32 q = p + 1;
+
+	m->cls_neg = 0;
+	if (q < AW_NAME_GLOB_MAX && (m->glob[q & 63] == '!' || m->glob[q & 63] == '^')) {
+		m->cls_neg = 1;
+		q++;
+	}
+	m->cls_q = q;
+	m->cls_c = c;
+	m->cls_hit = 0;
+	m->cls_done = 0;
+	m->cls_first = 1;
+	bpf_loop(AW_NAME_GLOB_MAX, aw_class_step, NULL, 0);
+	if (!m->cls_done)
+		return false;
+	*next = m->cls_q;
+	return m->cls_hit != m->cls_neg;
+}
+
+static long aw_glob_step(__u32 i, void *ctx)
+{
+	struct aw_match_state *m = aw_match_state();
+	struct aw_path_buf *buf = aw_path_buf();
+	__u32 p, s, next = 0;
+	char pc, c;
+
+	if (!m || !buf)
+		return 1;
+	p = m->gp;
+	s = m->gs;
+	if (s >= m->name_len) {
+		/* Name consumed: the rest of the glob must be all '*'. A constant-indexed loop, so
+		 * the compiler cannot turn the index into a pointer the verifier cannot bound. */
+		__u32 j;
+
+		m->matched = 1;
+		for (j = 0; j < AW_NAME_GLOB_MAX; j++) {
+			char gc = m->glob[j];
+
+			if (j < p)
+				continue;
+			if (!gc)
+				break;
+			if (gc != '*') {
+				m->matched = 0;
+				break;
+			}
+		}
+		return 1;
+	}
+	c = buf->data[(m->name_start + s) & (AW_PATH_SCRATCH - 1)];
+	pc = p < AW_NAME_GLOB_MAX ? m->glob[p & 63] : 0;
+	if (pc == '*') {
+		m->gstar = p;
+		m->gmark = s;
+		m->gp = p + 1;
+		return 0;
+	}
+	if (pc == '?' || (pc == '[' && aw_class_match(m, p, c, &next)) ||
+	    (pc == '\\' && p + 1 < AW_NAME_GLOB_MAX && m->glob[(p + 1) & 63] == c) ||
+	    (pc && pc != '[' && pc != '\\' && pc != '?' && pc == c)) {
+		if (pc == '[')
+			m->gp = next;
+		else if (pc == '\\')
+			m->gp = p + 2;
+		else
+			m->gp = p + 1;
+		m->gs = s + 1;
+		return 0;
+	}
+	if (m->gstar != (__u32)-1) {
+		m->gp = m->gstar + 1;
+		m->gmark++;
+		m->gs = m->gmark;
+		return 0;
+	}
+	m->matched = 0;
+	return 1;
+}
+
+static __always_inline bool aw_glob_match_name(struct aw_match_state *m)
+{
+	m->gp = 0;
+	m->gs = 0;
+	m->gstar = (__u32)-1;
+	m->gmark = 0;
+	m->matched = 0;
+	bpf_loop((AW_NAME_GLOB_MAX + 1) * 256, aw_glob_step, NULL, 0);
+	return m->matched;
+}
+
+static __always_inline void aw_lookup_child_globs(struct aw_match_state *m, __u64 parent)
+{
+	struct aw_file_key key = {
+		.gen = m->gen, .set = m->set, .kind = AW_FK_CHILD_GLOB, .hash = parent};
+	struct aw_rule_val *val = bpf_map_lookup_elem(&file_rules, &key);
+	struct aw_glob_key gkey = {.gen = m->gen};
+	struct aw_name_glob *glob;
+	int g;
+
+	if (!val)
+		return;
+	for (g = 0; g < AW_NAME_GLOBS; g++) {
+		if (!val->globs[g])
+			break;
+		gkey.index = val->globs[g] - 1;
+		glob = bpf_map_lookup_elem(&name_globs, &gkey);
+		if (!glob)
+			continue;
+		__builtin_memcpy(m->glob, glob->glob, sizeof(m->glob));
+		if (aw_glob_match_name(m)) {
+			/* re-look-up: the glob map value may not outlive the loop's map calls */
+			glob = bpf_map_lookup_elem(&name_globs, &gkey);
+			if (glob)
+				aw_collect(m, (const struct aw_rule_val *)glob->refs);
+		}
+	}
+}
+
+/* --- binary conditions ---------------------------------------------------------------------- */
+
+/* H(path of the current task's executable), computed once per decision when a ref needs it. */
+#ifdef AW_POLICY_TEST_EXE_HASH
+/* bpf/policy_test.bpf.c: the query names the executable; the test runner is not the agent. */
+static __always_inline __u64 aw_current_exe_hash(struct aw_match_state *m)
+{
+	return m->exe_hash;
+}
+#else
+static __always_inline __u64 aw_current_exe_hash(struct aw_match_state *m)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct aw_path_buf *buf;
+	bool truncated;
+	__u32 off, j;
+	__u64 h = AW_FNV_OFFSET;
+
+	buf = aw_path_buf();
+	if (!exe || !buf)
+		return 0;
+	off = aw_path_resolve(aw_file_path(exe), buf, &truncated);
+	for (j = 0; j < AW_PATH_SCRATCH; j++) {
+		if (off + j >= AW_PATH_SCRATCH)
+			break;
+		h = aw_fnv1a_step(h, buf->data[(off + j) & (AW_PATH_SCRATCH - 1)]);
+	}
+	return h;
+}
+#endif
+
+static __always_inline bool aw_in_binset(__u32 gen, __u8 binset, __u64 exe_hash)
+{
+	struct aw_binset_key key = {.gen = gen, .binset = binset, .hash = exe_hash};
+
+	return bpf_map_lookup_elem(&binsets, &key) != NULL;
+}
+
+/* One collected reference per call: is it cancelled, does its binary condition hold, is it
+ * stronger than what we have? The verifier sees this body once. */
+static long aw_decide_ref(__u32 i, void *ctx)
+{
+	struct aw_match_state *m = aw_match_state();
+	struct aw_rule_ref ref;
+	__u32 j;
+
+	if (!m || i >= m->nrefs || i >= AW_MATCH_REFS)
+		return 1;
+	ref = m->refs[i & (AW_MATCH_REFS - 1)];
+	if (ref.flags & AW_REF_EXCEPT)
+		return 0;
+	for (j = 0; j < AW_MATCH_REFS; j++) {
+		if (j >= m->nrefs)
+			break;
+		if ((m->refs[j].flags & AW_REF_EXCEPT) && m->refs[j].rule_id == ref.rule_id)
+			return 0; /* cancelled by an except: pattern */
+	}
+	if (ref.binset && (ref.flags & (AW_REF_BIN_ONLY | AW_REF_BIN_EXCEPT))) {
+		bool in;
+
+		if (!m->have_exe) {
+			m->exe_hash = aw_current_exe_hash(m);
+			m->have_exe = 1;
+		}
+		in = aw_in_binset(m->gen, ref.binset, m->exe_hash);
+		if ((ref.flags & AW_REF_BIN_ONLY) ? !in : in)
+			return 0;
+	}
+	if (ref.action == AW_ACT_ALLOW) {
+		m->any_allow = 1;
+		return 0;
+	}
+	/* Stronger action wins; at equal strength an enforcing rule beats an audit-mode one. */
+	if (ref.action > m->d_action ||
+	    (ref.action == m->d_action && m->d_audit_mode && !(ref.flags & AW_REF_AUDIT_MODE))) {
+		m->d_action = ref.action;
+		m->d_rule_id = ref.rule_id;
+		m->d_audit_mode = !!(ref.flags & AW_REF_AUDIT_MODE);
+	}
+	return 0;
+}
+
+/*
+ * Decide from the collected references (policy.h, "Deciding"). `default_action` applies when
+ * nothing but EXCEPT references matched. A reference table overflow fails closed.
+ */
+static __always_inline void aw_decide(struct aw_match_state *m, __u8 default_action,
+				      struct aw_decision *d)
+{
+	m->d_action = AW_ACT_NONE;
+	m->d_audit_mode = 0;
+	m->d_rule_id = 0;
+	m->any_allow = 0;
+	m->have_exe = 0;
+	bpf_loop(AW_MATCH_REFS, aw_decide_ref, NULL, 0);
+	d->action = m->d_action;
+	d->rule_id = m->d_rule_id;
+	d->audit_mode = m->d_audit_mode;
+	if (m->overflow && d->action != AW_ACT_DENY) {
+		d->action = AW_ACT_DENY;
+		d->rule_id = AW_RULE_DEFAULT;
+	}
+	if (d->action == AW_ACT_NONE) {
+		if (m->any_allow) {
+			d->action = AW_ACT_ALLOW;
+		} else {
+			d->action = default_action ? default_action : AW_ACT_ALLOW;
+			d->rule_id = d->action == AW_ACT_ALLOW ? 0 : AW_RULE_DEFAULT;
+		}
+	}
+}
+
+/*
+ * Decide access `access` to the path at [off, AW_PATH_SCRATCH) of the path buffer (and, when
+ * known, to inode (dev, ino)) for policy set `set`. Returns false when no policy applies.
+ */
+static __always_inline bool aw_policy_decide_path(struct aw_match_state *m, __u32 set, __u32 off,
+						  __u32 access, __u32 dev, __u64 ino, __u8 list,
+						  struct aw_decision *d)
+{
+	struct aw_policy_defaults *defs;
+	struct aw_inode_key ikey = {};
+	__u64 parent;
+	__u32 k;
+
+	m->set = set;
+	m->access = access;
+	m->nrefs = 0;
+	m->overflow = 0;
+	if (aw_policy_hash_path(m, off))
+		return false;
+
+	if (ino) {
+		ikey.gen = m->gen;
+		ikey.set = set;
+		ikey.ino = ino;
+		ikey.dev = dev;
+		aw_collect(m, bpf_map_lookup_elem(&file_inodes, &ikey));
+	}
+	aw_lookup_file(m, AW_FK_EXACT, m->h);
+	bpf_loop(AW_PATH_DEPTH + 1, aw_lookup_level, NULL, 0);
+	if (m->ndirs > 0 && m->ndirs <= AW_PATH_DEPTH + 1) {
+		parent = m->dirs[(m->ndirs - 1) & 63];
+		aw_lookup_file(m, AW_FK_CHILD_ANY, parent);
+		for (k = 0; k < AW_NAME_LENS; k++) {
+			if (k < m->cfg.n_prefix_lens && m->pre[k])
+				aw_lookup_file(m, AW_FK_CHILD_PREFIX,
+					       aw_hash_mix(parent, m->cfg.prefix_lens[k],
+							   m->pre[k]));
+			if (k < m->cfg.n_suffix_lens && m->suf[k])
+				aw_lookup_file(m, AW_FK_CHILD_SUFFIX,
+					       aw_hash_mix(parent, m->cfg.suffix_lens[k],
+							   m->suf[k]));
+		}
+		aw_lookup_child_globs(m, parent);
+	}
+
+	defs = aw_policy_defaults_of(m->gen, set);
+	aw_decide(m, defs ? (list == AW_LIST_EXEC ? defs->exec : defs->files) : AW_ACT_ALLOW, d);
+	if (d->rule_id == AW_RULE_DEFAULT && defs && (defs->flags & AW_DEF_AUDIT_MODE))
+		d->audit_mode = 1;
+	return true;
+}
+
+/*
+ * Decide an egress to `addr` (16 bytes; IPv4 in the ::ffff:a.b.c.d form), `port` (host order),
+ * protocol bit AW_PROTO_TCP or AW_PROTO_UDP.
+ */
+static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32 set,
+						 const __u8 *addr, __u16 port, __u8 proto,
+						 struct aw_decision *d)
+{
+	struct aw_net_key key = {.prefixlen = 64 + 128, .gen = m->gen, .set = set};
+	struct aw_policy_defaults *defs;
+	struct aw_net_val *val;
+	bool any_allow = false;
+	int i;
+
+	__builtin_memcpy(key.addr, addr, 16);
+	d->action = AW_ACT_NONE;
+	d->audit_mode = 0;
+	d->rule_id = 0;
+	val = bpf_map_lookup_elem(&net_rules, &key);
+	for (i = 0; val && i < AW_NET_REFS; i++) {
+		struct aw_net_ref ref = val->refs[i];
+
+		if (!ref.rule_id)
+			break;
+		if (port < ref.port_lo || port > ref.port_hi || !(ref.protos & proto))
+			continue;
+		if (ref.action == AW_ACT_ALLOW) {
+			any_allow = true;
+			continue;
+		}
+		if (ref.action > d->action || (ref.action == d->action && d->audit_mode &&
+					       !(ref.flags & AW_REF_AUDIT_MODE))) {
+			d->action = ref.action;
+			d->rule_id = ref.rule_id;
+			d->audit_mode = !!(ref.flags & AW_REF_AUDIT_MODE);
+		}
+	}
+	if (d->action != AW_ACT_NONE)
+		return;
+	if (any_allow) {
+		d->action = AW_ACT_ALLOW;
+		return;
+	}
+	defs = aw_policy_defaults_of(m->gen, set);
+	d->action = defs && defs->network ? defs->network : AW_ACT_ALLOW;
+	d->rule_id = d->action == AW_ACT_ALLOW ? 0 : AW_RULE_DEFAULT;
+	if (d->rule_id == AW_RULE_DEFAULT && defs && (defs->flags & AW_DEF_AUDIT_MODE))
+		d->audit_mode = 1;
+}
+
+#endif /* AGENTWATCH_POLICY_MATCH_BPF_H */

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test-only entry to the real policy matcher: a raw tracepoint program, never attached, that
+ * tests run with BPF_PROG_TEST_RUN. The query goes in, and the decision comes out, through the
+ * one-entry map `policy_query` (include/agentwatch/policy_test.h). (A SEC("syscall") program
+ * would take the query as its context, but it is sleepable and may not use the LPM trie.) The
+ * matcher is the same header the LSM and cgroup hooks include; only the executable's hash comes
+ * from the query.
+ */
+#define AW_POLICY_TEST_EXE_HASH
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <agentwatch/policy_test.h>
+#include "policy_match.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct aw_policy_query);
+} policy_query SEC(".maps");
+
+SEC("raw_tp/sys_enter")
+int policy_test_decide(void *ctx)
+{
+	struct aw_path_buf *buf = aw_path_buf();
+	struct aw_decision d = {};
+	struct aw_policy_query *q;
+	struct aw_match_state *m;
+	__u32 set, len, off, zero = 0;
+
+	q = bpf_map_lookup_elem(&policy_query, &zero);
+	if (!q)
+		return 0;
+	q->applied = 0;
+	m = aw_policy_begin(q->slot, &set);
+	if (!m || !buf)
+		return 0;
+	m->exe_hash = q->exe_hash;
+	if (q->kind == AW_QUERY_NET) {
+		aw_policy_decide_net(m, set, q->addr, q->port, q->proto, &d);
+	} else {
+		len = q->path_len;
+		if (len == 0 || len > sizeof(q->path) - 1)
+			return 0;
+		off = AW_PATH_SCRATCH - len;
+		bpf_probe_read_kernel(&buf->data[off & (AW_PATH_SCRATCH - 1)],
+				      len & (AW_PATH_SCRATCH - 1), q->path);
+		if (!aw_policy_decide_path(m, set, off, q->access, q->dev, q->ino, q->list, &d))
+			return 0;
+	}
+	q->applied = 1;
+	q->action = d.action;
+	q->audit_mode = d.audit_mode;
+	q->rule_id = d.rule_id;
+	return 0;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/*
+ * The query that tests hand to bpf/policy_test.bpf.c through BPF_PROG_TEST_RUN: the real kernel
+ * matcher (bpf/policy_match.bpf.h) decides it against whatever the policy maps hold, and writes
+ * its decision back into the same struct.
+ */
+#ifndef AGENTWATCH_POLICY_TEST_H
+#define AGENTWATCH_POLICY_TEST_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+enum {
+	AW_QUERY_PATH = 0, /* file or exec access to `path` (and inode dev/ino if non-zero) */
+	AW_QUERY_NET = 1,  /* egress to addr/port/proto */
+};
+
+struct aw_policy_query {
+	/* in */
+	__u32 slot;   /* agent slot: policy_of_slot picks its set */
+	__u32 kind;   /* AW_QUERY_* */
+	__u32 access; /* AW_ACC_* requested */
+	__u32 list;   /* 0 files, 1 exec: which default posture applies */
+	__u32 dev;
+	__u32 path_len;
+	__u64 ino;
+	__u64 exe_hash; /* H(executable path) of the task asking */
+	__u8 addr[16];	/* IPv4 as ::ffff:a.b.c.d */
+	__u16 port;
+	__u8 proto; /* AW_PROTO_TCP or AW_PROTO_UDP */
+	__u8 pad;
+	/* out */
+	__u32 applied; /* 0 when no policy applies to the slot */
+	__u32 action;  /* AW_ACT_* */
+	__u32 audit_mode;
+	__u32 rule_id;
+	__u32 pad2;
+	char path[4096]; /* canonical path, path_len bytes, no NUL needed */
+};
+_Static_assert(sizeof(struct aw_policy_query) == 4176, "aw_policy_query wire size");
+
+#endif /* AGENTWATCH_POLICY_TEST_H */
