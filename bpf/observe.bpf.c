@@ -451,7 +451,7 @@ static __always_inline int aw_cgroup_net(struct bpf_sock_addr *ctx, __u8 op, boo
 	struct aw_match_state *m;
 	struct aw_net_event *e;
 	struct aw_event_buf *ev;
-	__u32 w[4], set, evflags = 0;
+	__u32 w[4], evflags = 0;
 	__u16 port;
 	bool v4;
 
@@ -459,11 +459,14 @@ static __always_inline int aw_cgroup_net(struct bpf_sock_addr *ctx, __u8 op, boo
 		return 1;
 	v4 = aw_net_dest(ctx, v6, w);
 	port = bpf_ntohs(ctx->user_port);
-	if (op != AW_NET_BIND && (m = aw_policy_begin(agent->slot, &set))) {
-		aw_policy_decide_net(m, set, (const __u8 *)w, port,
-				     ctx->protocol == 17 ? AW_PROTO_UDP : AW_PROTO_TCP, &d);
+	if (op != AW_NET_BIND &&
+	    aw_policy_query_net(agent->slot, w, port,
+				ctx->protocol == 17 ? AW_PROTO_UDP : AW_PROTO_TCP) &&
+	    (m = aw_match_result())) {
+		d.action = m->r_action;
+		d.rule_id = m->r_rule_id;
 		if (d.action == AW_ACT_DENY)
-			evflags = d.audit_mode ? AW_EVF_AUDIT : AW_EVF_DENIED;
+			evflags = m->r_audit_mode ? AW_EVF_AUDIT : AW_EVF_DENIED;
 	}
 	ev = aw_event_scratch();
 	if (ev) {

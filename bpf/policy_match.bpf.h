@@ -59,8 +59,15 @@ struct aw_match_state {
 	__u32 gp, gs, gstar, gmark, glen, matched;
 	/* deciding */
 	__u64 exe_hash; /* H(current executable); given by the query under test */
+	__u64 xhash;
+	__u32 xpos;
 	__u32 have_exe, any_allow;
 	__u32 d_action, d_audit_mode, d_rule_id;
+	/* the query and result of aw_policy_path / aw_policy_net */
+	__u32 q_off, q_access, q_dev, q_list;
+	__u64 q_ino;
+	__u32 q_addr[4];
+	__u32 r_action, r_audit_mode, r_rule_id, r_set;
 	/* '[...]' class evaluation */
 	__u32 cls_q, cls_neg, cls_hit, cls_done, cls_first;
 	char cls_c;
@@ -350,14 +357,18 @@ static long aw_glob_step(__u32 i, void *ctx)
 	if (s >= m->name_len) {
 		/* Name consumed: the rest of the glob must be all '*'. A constant-indexed loop, so
 		 * the compiler cannot turn the index into a pointer the verifier cannot bound. */
-		__u32 j;
+		__u32 j, idx;
 
 		m->matched = 1;
 		for (j = 0; j < AW_NAME_GLOB_MAX; j++) {
-			char gc = m->glob[j];
+			char gc;
 
-			if (j < p)
-				continue;
+			idx = p + j;
+			if (idx >= AW_NAME_GLOB_MAX)
+				break;
+			idx &= 63;
+			barrier_var(idx); /* keep the mask: no pointer the verifier cannot bound */
+			gc = m->glob[idx];
 			if (!gc)
 				break;
 			if (gc != '*') {
@@ -446,25 +457,43 @@ static __always_inline __u64 aw_current_exe_hash(struct aw_match_state *m)
 	return m->exe_hash;
 }
 #else
+/* FNV-1a of 256 bytes of the path buffer from m->xpos per call. */
+static long aw_hash_chunk(__u32 i, void *ctx)
+{
+	struct aw_match_state *m = aw_match_state();
+	struct aw_path_buf *buf = aw_path_buf();
+	__u32 pos, j;
+	__u64 h;
+
+	if (!m || !buf)
+		return 1;
+	pos = m->xpos;
+	h = m->xhash;
+	for (j = 0; j < 256; j++) {
+		if (pos >= AW_PATH_SCRATCH)
+			break;
+		h = aw_fnv1a_step(h, buf->data[pos & (AW_PATH_SCRATCH - 1)]);
+		pos++;
+	}
+	m->xpos = pos;
+	m->xhash = h;
+	return pos >= AW_PATH_SCRATCH ? 1 : 0;
+}
+
 static __always_inline __u64 aw_current_exe_hash(struct aw_match_state *m)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	struct aw_path_buf *buf;
 	bool truncated;
-	__u32 off, j;
-	__u64 h = AW_FNV_OFFSET;
 
 	buf = aw_path_buf();
 	if (!exe || !buf)
 		return 0;
-	off = aw_path_resolve(aw_file_path(exe), buf, &truncated);
-	for (j = 0; j < AW_PATH_SCRATCH; j++) {
-		if (off + j >= AW_PATH_SCRATCH)
-			break;
-		h = aw_fnv1a_step(h, buf->data[(off + j) & (AW_PATH_SCRATCH - 1)]);
-	}
-	return h;
+	m->xpos = aw_path_resolve(aw_file_path(exe), buf, &truncated);
+	m->xhash = AW_FNV_OFFSET;
+	bpf_loop(AW_PATH_SCRATCH / 256, aw_hash_chunk, NULL, 0);
+	return m->xhash;
 }
 #endif
 
@@ -649,6 +678,86 @@ static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32
 	d->rule_id = d->action == AW_ACT_ALLOW ? 0 : AW_RULE_DEFAULT;
 	if (d->rule_id == AW_RULE_DEFAULT && defs && (defs->flags & AW_DEF_AUDIT_MODE))
 		d->audit_mode = 1;
+}
+
+/*
+ * The two entry points the hooks call. They are global functions, so the verifier checks each
+ * once per program instead of once per call site. A BPF function takes at most five arguments,
+ * so the query rides in the per-CPU match state (aw_policy_query_path/_net fill it) and so does
+ * the decision (aw_match_result). Each returns 1 when a policy decided, 0 when none applies.
+ */
+__noinline int aw_policy_path(__u32 slot)
+{
+	struct aw_match_state *m = aw_match_state();
+	struct aw_decision d;
+	__u32 set;
+
+	if (!m)
+		return 0;
+	m = aw_policy_begin(slot, &set);
+	if (!m || m->q_off > AW_PATH_SCRATCH)
+		return 0;
+	if (!aw_policy_decide_path(m, set, m->q_off, m->q_access, m->q_dev, m->q_ino, m->q_list,
+				   &d))
+		return 0;
+	m->r_action = d.action;
+	m->r_audit_mode = d.audit_mode;
+	m->r_rule_id = d.rule_id;
+	m->r_set = set;
+	return 1;
+}
+
+__noinline int aw_policy_net(__u32 slot, __u32 port, __u32 proto)
+{
+	struct aw_match_state *m;
+	struct aw_decision d;
+	__u32 set;
+
+	m = aw_policy_begin(slot, &set);
+	if (!m)
+		return 0;
+	aw_policy_decide_net(m, set, (const __u8 *)m->q_addr, port, proto, &d);
+	m->r_action = d.action;
+	m->r_audit_mode = d.audit_mode;
+	m->r_rule_id = d.rule_id;
+	m->r_set = set;
+	return 1;
+}
+
+static __always_inline int aw_policy_query_path(__u32 slot, __u32 off, __u32 access, __u32 dev,
+						__u64 ino, __u32 list)
+{
+	struct aw_match_state *m = aw_match_state();
+
+	if (!m)
+		return 0;
+	m->q_off = off;
+	m->q_access = access;
+	m->q_dev = dev;
+	m->q_ino = ino;
+	m->q_list = list;
+	return aw_policy_path(slot);
+}
+
+/* addr: the destination, 16 bytes, IPv4 in the ::ffff:a.b.c.d form. */
+static __always_inline int aw_policy_query_net(__u32 slot, const __u32 addr[4], __u32 port,
+					       __u32 proto)
+{
+	struct aw_match_state *m = aw_match_state();
+
+	if (!m)
+		return 0;
+	m->q_addr[0] = addr[0];
+	m->q_addr[1] = addr[1];
+	m->q_addr[2] = addr[2];
+	m->q_addr[3] = addr[3];
+	return aw_policy_net(slot, port, proto);
+}
+
+/* The decision the last aw_policy_path/aw_policy_net call left behind. */
+static __always_inline struct aw_match_state *aw_match_result(void)
+{
+	return aw_match_state();
 }
 
 #endif /* AGENTWATCH_POLICY_MATCH_BPF_H */

@@ -40,7 +40,11 @@ int policy_test_decide(void *ctx)
 		return 0;
 	m->exe_hash = q->exe_hash;
 	if (q->kind == AW_QUERY_NET) {
-		aw_policy_decide_net(m, set, q->addr, q->port, q->proto, &d);
+		__u32 a[4];
+
+		__builtin_memcpy(a, q->addr, 16);
+		if (!aw_policy_query_net(q->slot, a, q->port, q->proto))
+			return 0;
 	} else {
 		len = q->path_len;
 		if (len == 0 || len > sizeof(q->path) - 1)
@@ -48,9 +52,15 @@ int policy_test_decide(void *ctx)
 		off = AW_PATH_SCRATCH - len;
 		bpf_probe_read_kernel(&buf->data[off & (AW_PATH_SCRATCH - 1)],
 				      len & (AW_PATH_SCRATCH - 1), q->path);
-		if (!aw_policy_decide_path(m, set, off, q->access, q->dev, q->ino, q->list, &d))
+		if (!aw_policy_query_path(q->slot, off, q->access, q->dev, q->ino, q->list))
 			return 0;
 	}
+	m = aw_match_result();
+	if (!m)
+		return 0;
+	d.action = m->r_action;
+	d.audit_mode = m->r_audit_mode;
+	d.rule_id = m->r_rule_id;
 	q->applied = 1;
 	q->action = d.action;
 	q->audit_mode = d.audit_mode;

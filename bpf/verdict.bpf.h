@@ -40,37 +40,42 @@ static __always_inline void aw_verdict_path(struct aw_agent *agent, struct dentr
 	struct aw_policy_defaults *defs;
 	struct aw_match_state *m;
 	struct aw_path_buf *buf;
-	struct aw_decision d;
 	__u32 set;
 
 	v->evflags = 0;
 	v->rule_id = 0;
+	v->off = AW_PATH_SCRATCH;
 	v->resolved = false;
+	v->truncated = false;
 	v->deny = false;
+	/* Cheap first: no policy for this agent, no path walk. */
 	m = aw_policy_begin(agent->slot, &set);
 	buf = aw_path_buf();
 	if (!m || !buf)
 		return;
 	v->off = aw_path_resolve_dm(dentry, mnt, buf, &v->truncated);
 	v->resolved = true;
-	if (!aw_policy_decide_path(m, set, v->off, access, dev, ino, list, &d))
+	if (!aw_policy_query_path(agent->slot, v->off, access, dev, ino, list))
+		return;
+	m = aw_match_result();
+	if (!m)
 		return;
 	v->resolved = !m->have_exe;
-	if (!default_applies && d.rule_id == AW_RULE_DEFAULT)
+	if (!default_applies && m->r_rule_id == AW_RULE_DEFAULT)
 		return;
-	if (d.action == AW_ACT_ALLOW || d.action == AW_ACT_NONE)
+	if (m->r_action == AW_ACT_ALLOW || m->r_action == AW_ACT_NONE)
 		return;
-	v->rule_id = d.rule_id;
-	if (d.action == AW_ACT_AUDIT)
+	v->rule_id = m->r_rule_id;
+	if (m->r_action == AW_ACT_AUDIT)
 		return;
 	/* A deny. */
-	if (d.audit_mode) {
+	if (m->r_audit_mode) {
 		v->evflags = AW_EVF_AUDIT;
 	} else if (can_deny) {
 		v->evflags = AW_EVF_DENIED;
 		v->deny = true;
 	} else {
-		defs = aw_policy_defaults_of(m->gen, set);
+		defs = aw_policy_defaults_of(m->gen, m->r_set);
 		if (defs && (defs->flags & AW_DEF_FALLBACK_KILL)) {
 			bpf_send_signal(9);
 			v->evflags = AW_EVF_KILLED;
