@@ -226,6 +226,26 @@ static __always_inline int aw_policy_hash_path(struct aw_match_state *m, __u32 o
 	return 0;
 }
 
+/*
+ * Strength of a deciding reference: an enforced DENY > a DENY of an audit-mode policy (would
+ * block) > AUDIT. Among equals the lowest rule_id (the rule written first) decides, so the
+ * kernel and the reference matcher name the same rule.
+ */
+static __always_inline __u32 aw_strength(__u32 action, __u32 audit_mode)
+{
+	if (action == AW_ACT_DENY)
+		return audit_mode ? 3 : 4;
+	return action == AW_ACT_AUDIT ? 2 : 0;
+}
+
+static __always_inline bool aw_ref_beats(__u32 action, __u32 audit_mode, __u32 rule_id,
+					 __u32 cur_action, __u32 cur_audit_mode, __u32 cur_rule_id)
+{
+	__u32 a = aw_strength(action, audit_mode), b = aw_strength(cur_action, cur_audit_mode);
+
+	return a > b || (a == b && a && rule_id < cur_rule_id);
+}
+
 /* --- collecting rule references ------------------------------------------------------------ */
 
 static __always_inline void aw_collect(struct aw_match_state *m, const struct aw_rule_val *val)
@@ -538,9 +558,8 @@ static long aw_decide_ref(__u32 i, void *ctx)
 		m->any_allow = 1;
 		return 0;
 	}
-	/* Stronger action wins; at equal strength an enforcing rule beats an audit-mode one. */
-	if (ref.action > m->d_action ||
-	    (ref.action == m->d_action && m->d_audit_mode && !(ref.flags & AW_REF_AUDIT_MODE))) {
+	if (aw_ref_beats(ref.action, ref.flags & AW_REF_AUDIT_MODE, ref.rule_id, m->d_action,
+			 m->d_audit_mode, m->d_rule_id)) {
 		m->d_action = ref.action;
 		m->d_rule_id = ref.rule_id;
 		m->d_audit_mode = !!(ref.flags & AW_REF_AUDIT_MODE);
@@ -660,8 +679,8 @@ static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32
 			any_allow = true;
 			continue;
 		}
-		if (ref.action > d->action || (ref.action == d->action && d->audit_mode &&
-					       !(ref.flags & AW_REF_AUDIT_MODE))) {
+		if (aw_ref_beats(ref.action, ref.flags & AW_REF_AUDIT_MODE, ref.rule_id, d->action,
+				 d->audit_mode, d->rule_id)) {
 			d->action = ref.action;
 			d->rule_id = ref.rule_id;
 			d->audit_mode = !!(ref.flags & AW_REF_AUDIT_MODE);

@@ -126,8 +126,6 @@ static __always_inline void aw_exec_protections(struct aw_agent *agent, struct f
 	struct aw_match_state *m;
 	__u32 set, rule = 0;
 
-	if (v->evflags & (AW_EVF_DENIED | AW_EVF_KILLED))
-		return;
 	m = aw_policy_begin(agent->slot, &set);
 	if (!m)
 		return;
@@ -143,6 +141,9 @@ static __always_inline void aw_exec_protections(struct aw_agent *agent, struct f
 	    bpf_map_lookup_elem(&agent_written, &key))
 		rule = AW_RULE_AGENT_WRITTEN;
 	if (!rule)
+		return;
+	/* The protections decide before path rules do, unless that would weaken a deny. */
+	if ((defs->flags & AW_DEF_AUDIT_MODE) && (v->evflags & (AW_EVF_DENIED | AW_EVF_KILLED)))
 		return;
 	v->rule_id = rule;
 	if (defs->flags & AW_DEF_AUDIT_MODE) {
