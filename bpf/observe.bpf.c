@@ -59,7 +59,7 @@ int BPF_PROG(tp_sched_process_exec, struct task_struct *task, pid_t old_pid,
 	e->ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
 	e->dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
 	e->argc = BPF_CORE_READ(bprm, argc);
-	e->pad = 0;
+	e->rule_id = 0;
 	aw_append_path(ev, &size, &e->path, aw_file_path(BPF_CORE_READ(bprm, file)));
 
 	mm = BPF_CORE_READ(task, mm);
@@ -74,7 +74,7 @@ int BPF_PROG(tp_sched_process_exec, struct task_struct *task, pid_t old_pid,
 		aw_exec_verdict(agent, BPF_CORE_READ(bprm, file), false, true, &v);
 		e = (void *)ev->data;
 		e->hdr.flags |= v.evflags;
-		e->pad = v.rule_id;
+		e->rule_id = v.rule_id;
 	}
 	aw_submit(ev, size);
 	return 0;
@@ -358,7 +358,7 @@ static __always_inline void aw_emit_exec_denied(struct aw_agent *agent, struct l
 	e->ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
 	e->dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
 	e->argc = BPF_CORE_READ(bprm, argc);
-	e->pad = v->rule_id; /* the deciding rule rides in the spare word (decoder: exec.rule_id) */
+	e->rule_id = v->rule_id;
 	if (v->resolved)
 		aw_append_resolved(ev, &size, &e->path, v->off, v->truncated);
 	else

@@ -49,11 +49,6 @@ struct {
 	__type(value, struct aw_rule_val);
 } file_inodes SEC(".maps");
 
-struct aw_glob_key {
-	__u32 gen;
-	__u32 index;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);

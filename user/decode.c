@@ -29,6 +29,7 @@ static int decode_exec(struct decoder *d, const struct aw_exec_event *e, size_t 
 	ev->exec.parent_exec_id = e->parent_exec_id;
 	ev->exec.ino = e->ino;
 	ev->exec.dev = e->dev;
+	ev->rule_id = e->rule_id;
 	return 0;
 }
 
@@ -44,6 +45,7 @@ static int decode_file(struct decoder *d, const struct aw_file_event *e, size_t 
 	ev->file.ino = e->ino;
 	ev->file.dev = e->dev;
 	ev->file.source = e->source;
+	ev->rule_id = e->rule_id;
 	return 0;
 }
 
@@ -73,6 +75,7 @@ static int decode_net(const struct aw_net_event *e, struct aw_event *ev)
 	ev->net.sport = e->sport;
 	ev->net.dport = e->dport;
 	ev->net.ret = e->ret;
+	ev->rule_id = e->rule_id;
 	return 0;
 }
 
@@ -159,9 +162,11 @@ int decoder__decode(struct decoder *d, const void *data, size_t size, struct aw_
 	ev->flags = hdr->flags;
 	ev->boot_ns = hdr->ktime_ns;
 	ev->task = any->task;
-	ev->disposition = hdr->flags & AW_EVF_DENIED  ? AW_DISP_BLOCKED
-			  : hdr->flags & AW_EVF_AUDIT ? AW_DISP_WOULD_BLOCK
-						      : AW_DISP_ALLOWED;
+	/* A kill could not stop the syscall: the event says it would have been blocked, and its
+	 * enforcement level (stream.c) says the task was killed. */
+	ev->disposition = hdr->flags & AW_EVF_DENIED			? AW_DISP_BLOCKED
+			  : hdr->flags & (AW_EVF_AUDIT | AW_EVF_KILLED) ? AW_DISP_WOULD_BLOCK
+									: AW_DISP_ALLOWED;
 	err = decode_body(d, data, hdr->size, ev);
 	if (err) {
 		d->malformed++;

@@ -24,6 +24,8 @@ struct stream {
 	__u64 offset_checked_ns; /* boot time of the last offset refresh */
 	__u64 by_type[AW_EV__MAX];
 	__u64 denied, encode_errors;
+	stream_rule_name_fn rule_name;
+	const void *rule_name_ctx;
 	char buf[STREAM_BUF];
 };
 
@@ -132,6 +134,10 @@ void stream__on_event(const struct aw_event *in, void *ctx)
 	s->last_event_id = now > s->last_event_id ? now : s->last_event_id + 1;
 	ev.event_id = s->last_event_id;
 	ev.enforcement = stream__enforcement(&s->caps, ev.type);
+	if (ev.flags & AW_EVF_KILLED)
+		ev.enforcement = AW_LEVEL_KILL;
+	if (ev.rule_id && s->rule_name)
+		ev.rule = s->rule_name(s->rule_name_ctx, ev.rule_id);
 	track_process(s, &ev);
 	if (!ev.task.ppid) {
 		const struct proc_entry *pe = proc_cache__lookup(s->procs, ev.task.tgid);
@@ -158,6 +164,12 @@ void stream__on_event(const struct aw_event *in, void *ctx)
 	sink__write(s->sink, &ev, s->buf, len);
 	if (ev.type == AW_EV_EXIT)
 		proc_cache__on_exit(s->procs, ev.task.tgid);
+}
+
+void stream__set_rule_names(struct stream *s, stream_rule_name_fn fn, const void *ctx)
+{
+	s->rule_name = fn;
+	s->rule_name_ctx = ctx;
 }
 
 int stream__flush(struct stream *s)

@@ -16,6 +16,9 @@
 struct stream;
 
 int stream__new(struct stream **out, struct sink *sink, const struct aw_capabilities *caps);
+/* Where rule names come from (the policy in force); without it events carry no rule name. */
+typedef const char *(*stream_rule_name_fn)(const void *ctx, __u32 rule_id);
+void stream__set_rule_names(struct stream *s, stream_rule_name_fn fn, const void *ctx);
 /* observe_event_fn: enrich, encode and write one event. */
 void stream__on_event(const struct aw_event *ev, void *ctx);
 int stream__flush(struct stream *s);

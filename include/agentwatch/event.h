@@ -98,7 +98,7 @@ struct aw_exec_event {
 	struct aw_str path; /* canonical binary path */
 	struct aw_str argv; /* NUL-separated arguments, bounded by AW_ARGV_MAX */
 	struct aw_str cwd;
-	__u32 pad;
+	__u32 rule_id; /* the deciding rule of a refused or reported exec, 0 when none */
 };
 _Static_assert(sizeof(struct aw_exec_event) == 112, "aw_exec_event wire size");
 

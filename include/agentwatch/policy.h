@@ -233,6 +233,13 @@ struct aw_inode_key {
 };
 _Static_assert(sizeof(struct aw_inode_key) == 24, "aw_inode_key wire size");
 
+/* name_globs key: AW_FK_CHILD_GLOB values name globs by index + 1. */
+struct aw_glob_key {
+	__u32 gen;
+	__u32 index;
+};
+_Static_assert(sizeof(struct aw_glob_key) == 8, "aw_glob_key wire size");
+
 /* name_globs value: one glob over a basename, with the rule references it carries. */
 struct aw_name_glob {
 	char glob[AW_NAME_GLOB_MAX];

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * agentwatch-policy-testrun: the kernel policy matcher against the reference matcher.
+ *
+ *   agentwatch-policy-testrun [--agent NAME] [--home DIR] [--workspace DIR] [--quiet]
+ *                             RULES... < QUERIES
+ *
+ * Compiles RULES for one agent (slot 1), applies the image to the maps of bpf/policy_test.bpf.c
+ * with the real applier, then answers each query twice: by the BPF matcher through
+ * BPF_PROG_TEST_RUN, and by policy_image__decide_*(). A query is one line:
+ *   file ACCESS[,ACCESS...] EXE|- PATH      (ACCESS: read write create trunc exec delete rename)
+ *   exec EXE|- PATH
+ *   connect ADDR PORT tcp|udp
+ * Prints one line per disagreement and a summary "N agree, N disagree"; exits 1 on any
+ * disagreement. Needs root (BPF).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <agentwatch/event.h>
+#include <agentwatch/policy_test.h>
+
+#include "log.h"
+#include "policy_apply.h"
+#include "policy_image.h"
+#include "policy_pattern.h"
+#include "policy_test.skel.h"
+
+struct runner {
+	struct aw_policy_test *skel;
+	struct policy_image *img;
+	bool quiet;
+	long agree, disagree;
+};
+
+static __u32 parse_access(const char *s)
+{
+	static const struct {
+		const char *name;
+		__u32 bit;
+	} names[] = {
+		{"read", AW_ACC_READ},	   {"write", AW_ACC_WRITE}, {"create", AW_ACC_CREATE},
+		{"trunc", AW_ACC_TRUNC},   {"exec", AW_ACC_EXEC},   {"delete", AW_ACC_DELETE},
+		{"rename", AW_ACC_RENAME}, {"link", AW_ACC_LINK},
+	};
+	char buf[128], *tok, *save = NULL;
+	__u32 acc = 0;
+	size_t i;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strcmp(tok, names[i].name) == 0)
+				acc |= names[i].bit;
+	return acc;
+}
+
+/* The kernel's answer, in the reference matcher's terms. */
+static enum policy_verdict kernel_verdict(const struct aw_policy_query *q)
+{
+	if (!q->applied)
+		return POLICY_NO_POLICY;
+	switch (q->action) {
+	case AW_ACT_DENY:
+		return q->audit_mode ? POLICY_WOULD_BLOCK : POLICY_DENY;
+	case AW_ACT_AUDIT:
+		return POLICY_AUDIT;
+	}
+	return POLICY_ALLOW;
+}
+
+static int run_bpf(struct runner *r, struct aw_policy_query *q)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	__u32 zero = 0;
+	int fd = bpf_map__fd(r->skel->maps.policy_query), err;
+
+	if (bpf_map_update_elem(fd, &zero, q, BPF_ANY))
+		return -errno;
+	err = bpf_prog_test_run_opts(bpf_program__fd(r->skel->progs.policy_test_decide), &opts);
+	if (err)
+		return err;
+	return bpf_map_lookup_elem(fd, &zero, q) ? -errno : 0;
+}
+
+static __u64 path_hash(const char *s)
+{
+	return policy_hash__bytes(AW_FNV_OFFSET, s, strlen(s));
+}
+
+static const char *rule_name(struct runner *r, __u32 id)
+{
+	const struct policy_rule_info *info = policy_image__rule(r->img, id);
+
+	if (id == AW_RULE_DEFAULT)
+		return "default";
+	return info && info->name ? info->name : "-";
+}
+
+static void compare(struct runner *r, const char *line, const struct aw_policy_query *q,
+		    const struct policy_decision *d)
+{
+	enum policy_verdict kv = kernel_verdict(q);
+	bool same = kv == d->verdict;
+
+	if (same && kv != POLICY_ALLOW && kv != POLICY_NO_POLICY)
+		same = q->rule_id == d->rule_id;
+	if (same) {
+		r->agree++;
+		return;
+	}
+	r->disagree++;
+	if (!r->quiet)
+		printf("DISAGREE %s: kernel %s rule %u (%s), reference %s rule %u (%s)\n", line,
+		       policy_verdict__name(kv), q->rule_id, rule_name(r, q->rule_id),
+		       policy_verdict__name(d->verdict), d->rule_id, rule_name(r, d->rule_id));
+}
+
+static int query(struct runner *r, char *line)
+{
+	struct aw_policy_query q = {.slot = 1};
+	struct policy_decision d;
+	char kind[16], a[PATH_MAX], b[PATH_MAX], c[PATH_MAX], copy[3 * PATH_MAX];
+	int n, err;
+
+	snprintf(copy, sizeof(copy), "%s", line);
+	n = sscanf(line, "%15s %4095s %4095s %4095s", kind, a, b, c);
+	if (n < 3)
+		return -EINVAL;
+	if (strcmp(kind, "connect") == 0) {
+		struct in6_addr a6;
+		struct in_addr a4;
+		int family;
+
+		q.kind = AW_QUERY_NET;
+		q.port = atoi(b);
+		q.proto = n > 3 && strcmp(c, "udp") == 0 ? AW_PROTO_UDP : AW_PROTO_TCP;
+		if (inet_pton(AF_INET, a, &a4) == 1) {
+			family = AF_INET;
+			q.addr[10] = q.addr[11] = 0xff;
+			memcpy(&q.addr[12], &a4, 4);
+			err = policy_image__decide_connect(r->img, 1, family, &a4, q.port,
+							   q.proto == AW_PROTO_UDP ? 17 : 6, &d);
+		} else if (inet_pton(AF_INET6, a, &a6) == 1) {
+			family = AF_INET6;
+			memcpy(q.addr, &a6, 16);
+			/* the kernel hooks hand the matcher NAT64 destinations as IPv4 */
+			if (q.addr[0] == 0 && q.addr[1] == 0x64 && q.addr[2] == 0xff &&
+			    q.addr[3] == 0x9b && !memcmp(&q.addr[4], "\0\0\0\0\0\0\0\0", 8)) {
+				memset(q.addr, 0, 10);
+				q.addr[10] = q.addr[11] = 0xff;
+			}
+			err = policy_image__decide_connect(r->img, 1, family, &a6, q.port,
+							   q.proto == AW_PROTO_UDP ? 17 : 6, &d);
+		} else {
+			return -EINVAL;
+		}
+	} else if (strcmp(kind, "file") == 0 && n == 4) {
+		q.kind = AW_QUERY_PATH;
+		q.access = parse_access(a);
+		q.list = 0;
+		q.exe_hash = strcmp(b, "-") ? path_hash(b) : 0;
+		q.path_len = strlen(c);
+		memcpy(q.path, c, q.path_len);
+		err = policy_image__decide_file(r->img, 1, c, q.access, strcmp(b, "-") ? b : NULL,
+						&d);
+	} else if (strcmp(kind, "exec") == 0) {
+		q.kind = AW_QUERY_PATH;
+		q.access = AW_ACC_EXEC;
+		q.list = 1;
+		q.exe_hash = strcmp(a, "-") ? path_hash(a) : 0;
+		q.path_len = strlen(b);
+		memcpy(q.path, b, q.path_len);
+		err = policy_image__decide_exec(r->img, 1, b, strcmp(a, "-") ? a : NULL, 0, &d);
+	} else {
+		return -EINVAL;
+	}
+	if (err)
+		return err;
+	err = run_bpf(r, &q);
+	if (err)
+		return err;
+	compare(r, copy, &q, &d);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"agent", required_argument, NULL, 'a'},
+		{"home", required_argument, NULL, 'H'},
+		{"workspace", required_argument, NULL, 'w'},
+		{"quiet", no_argument, NULL, 'q'},
+		{},
+	};
+	struct policy_agent agent = {
+		.name = "test-agent", .home = "/home/test", .workspace = "/work/ws", .slot = 1};
+	struct policy_collection coll;
+	struct policy_errors errs = {};
+	struct policy_backend_bpf backend;
+	struct policy_apply_stats st;
+	struct runner r = {};
+	int fd[POLICY_MAP__COUNT], c, err, rc = 2;
+	char line[3 * PATH_MAX];
+
+	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			agent.name = optarg;
+			break;
+		case 'H':
+			agent.home = optarg;
+			break;
+		case 'w':
+			agent.workspace = optarg;
+			break;
+		case 'q':
+			r.quiet = true;
+			break;
+		default:
+			return 64;
+		}
+	}
+	log__init(false);
+	policy_collection__init(&coll);
+	if (policy_collection__load(&coll, argv + optind, argc - optind, &errs)) {
+		policy_errors__print(&errs, stderr);
+		goto out_free_coll;
+	}
+	r.img = policy_image__new();
+	if (!r.img || policy_image__compile(r.img, &coll, 1, &agent, &errs)) {
+		policy_errors__print(&errs, stderr);
+		goto out_free_img;
+	}
+	r.skel = aw_policy_test__open_and_load();
+	if (!r.skel) {
+		log_errno(errno, "skeleton 'policy_test': load");
+		goto out_free_img;
+	}
+	fd[POLICY_MAP_CONFIG] = bpf_map__fd(r.skel->maps.policy_config);
+	fd[POLICY_MAP_OF_SLOT] = bpf_map__fd(r.skel->maps.policy_of_slot);
+	fd[POLICY_MAP_DEFAULTS] = bpf_map__fd(r.skel->maps.policy_defaults);
+	fd[POLICY_MAP_FILE_RULES] = bpf_map__fd(r.skel->maps.file_rules);
+	fd[POLICY_MAP_FILE_INODES] = bpf_map__fd(r.skel->maps.file_inodes);
+	fd[POLICY_MAP_NAME_GLOBS] = bpf_map__fd(r.skel->maps.name_globs);
+	fd[POLICY_MAP_BINSETS] = bpf_map__fd(r.skel->maps.binsets);
+	fd[POLICY_MAP_NET_RULES] = bpf_map__fd(r.skel->maps.net_rules);
+	policy_backend__bpf(&backend, fd);
+	err = policy_apply(&backend.ops, r.img, &st);
+	if (err) {
+		log_errno(err, "policy: apply");
+		goto out_destroy_skel;
+	}
+	while (fgets(line, sizeof(line), stdin)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0] || line[0] == '#')
+			continue;
+		err = query(&r, line);
+		if (err) {
+			fprintf(stderr, "query '%s': %s\n", line, strerror(-err));
+			goto out_destroy_skel;
+		}
+	}
+	printf("%ld agree, %ld disagree (generation %u, %zu records)\n", r.agree, r.disagree,
+	       st.gen, st.records);
+	rc = r.disagree ? 1 : 0;
+out_destroy_skel:
+	aw_policy_test__destroy(r.skel);
+out_free_img:
+	policy_image__free(r.img);
+out_free_coll:
+	policy_collection__free(&coll);
+	policy_errors__free(&errs);
+	return rc;
+}

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enforce.h"
+#include "log.h"
+#include "policy_image.h"
+
+#define ENFORCE_MAX_AGENTS 256
+
+struct enforce_slot {
+	bool used;
+	__u32 slot;
+	char *name, *cgroup, *home, *workspace;
+};
+
+struct enforce {
+	char **paths;
+	int n_paths;
+	struct aw_capabilities caps;
+	struct policy_collection coll;
+	struct policy_image *img; /* the image in force */
+	struct policy_backend_bpf backend;
+	struct enforce_slot agents[ENFORCE_MAX_AGENTS];
+	__u32 gen;
+	unsigned int reload_failures;
+};
+
+static int load_collection(struct enforce *e, struct policy_collection *c)
+{
+	struct policy_errors errs = {};
+	int err;
+
+	policy_collection__init(c);
+	err = policy_collection__load(c, e->paths, e->n_paths, &errs);
+	if (err) {
+		policy_errors__print(&errs, stderr);
+		policy_collection__free(c);
+	}
+	policy_errors__free(&errs);
+	return err;
+}
+
+/* A policy that says `requireEnforcement: lsm` is refused loudly where BPF-LSM cannot enforce. */
+static int check_requirements(const struct enforce *e, const struct policy_image *img)
+{
+	int i;
+
+	for (i = 0; i < img->n_sets; i++) {
+		const struct policy_set_rec *set = &img->sets[i];
+
+		if ((set->defaults.flags & AW_DEF_REQUIRE_LSM) && e->caps.file != AW_LEVEL_LSM) {
+			log_error("agent '%s': a policy of %s requires BPF-LSM enforcement, which "
+				  "this "
+				  "kernel does not give (file enforcement: %s; see 'agentwatch "
+				  "doctor')",
+				  set->agent ? set->agent : "?",
+				  set->n_policies ? set->policies[0] : "its set",
+				  aw_level__name(e->caps.file));
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+/* Compile every current agent from `c` into a new image and switch the kernel to it. */
+static int rebuild(struct enforce *e, const struct policy_collection *c)
+{
+	struct policy_errors errs = {};
+	struct policy_apply_stats st;
+	struct policy_image *img;
+	__u32 set = 0;
+	int i, err = 0;
+
+	img = policy_image__new();
+	if (!img)
+		return -ENOMEM;
+	for (i = 0; i < ENFORCE_MAX_AGENTS && !err; i++) {
+		struct enforce_slot *a = &e->agents[i];
+		struct policy_agent pa;
+
+		if (!a->used)
+			continue;
+		pa = (struct policy_agent){.name = a->name,
+					   .cgroup = a->cgroup,
+					   .home = a->home,
+					   .workspace = a->workspace,
+					   .slot = a->slot};
+		err = policy_image__compile(img, c, ++set, &pa, &errs);
+		if (err == -ENOENT)
+			err = 0; /* no policy selects this agent */
+	}
+	if (err) {
+		policy_errors__print(&errs, stderr);
+		goto out_free_img;
+	}
+	err = check_requirements(e, img);
+	if (err)
+		goto out_free_img;
+	err = policy_apply(&e->backend.ops, img, &st);
+	if (err) {
+		log_errno(err, "policy: apply");
+		goto out_free_img;
+	}
+	log_debug("policy: generation %u in force: %zu records, %zu protected inodes", st.gen,
+		  st.records, st.inodes);
+	if (st.inode_skipped)
+		log_warn("policy: %zu files of large protected trees were left without an inode "
+			 "entry (they are still matched by path)",
+			 st.inode_skipped);
+	e->gen = st.gen;
+	policy_image__free(e->img);
+	e->img = img;
+	img = NULL;
+out_free_img:
+	policy_image__free(img);
+	policy_errors__free(&errs);
+	return err;
+}
+
+int enforce__open(struct enforce **out, char *const *paths, int n_paths,
+		  const struct aw_capabilities *caps, const int fd[POLICY_MAP__COUNT])
+{
+	struct enforce *e = calloc(1, sizeof(*e));
+	int i, err;
+
+	if (!e)
+		return -ENOMEM;
+	e->caps = *caps;
+	e->paths = calloc(n_paths + 1, sizeof(*e->paths));
+	if (!e->paths) {
+		free(e);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n_paths; i++)
+		e->paths[i] = strdup(paths[i]);
+	e->n_paths = n_paths;
+	policy_backend__bpf(&e->backend, fd);
+	err = load_collection(e, &e->coll);
+	if (err) {
+		for (i = 0; i < n_paths; i++)
+			free(e->paths[i]);
+		free(e->paths);
+		free(e);
+		return err;
+	}
+	*out = e;
+	return 0;
+}
+
+static void free_slot(struct enforce_slot *a)
+{
+	free(a->name);
+	free(a->cgroup);
+	free(a->home);
+	free(a->workspace);
+	memset(a, 0, sizeof(*a));
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int enforce__add_agent(struct enforce *e, const struct enforce_agent *agent)
+{
+	struct enforce_slot *a = NULL;
+	int i, err;
+
+	for (i = 0; i < ENFORCE_MAX_AGENTS && !a; i++)
+		if (!e->agents[i].used)
+			a = &e->agents[i];
+	if (!a)
+		return log_errno(ENOSPC, "policy: more than %d agents", ENFORCE_MAX_AGENTS);
+	a->used = true;
+	a->slot = agent->slot;
+	a->name = dup_or_null(agent->name);
+	a->cgroup = dup_or_null(agent->cgroup);
+	a->home = dup_or_null(agent->home);
+	a->workspace = dup_or_null(agent->workspace);
+	err = rebuild(e, &e->coll);
+	if (err)
+		free_slot(
+			a); /* the agent runs under no policy of ours: the caller must refuse it */
+	return err;
+}
+
+int enforce__remove_agent(struct enforce *e, __u32 slot)
+{
+	int i;
+
+	for (i = 0; i < ENFORCE_MAX_AGENTS; i++)
+		if (e->agents[i].used && e->agents[i].slot == slot)
+			free_slot(&e->agents[i]);
+	return rebuild(e, &e->coll);
+}
+
+int enforce__reload(struct enforce *e)
+{
+	struct policy_collection next;
+	int err;
+
+	err = load_collection(e, &next); /* frees `next` itself on error */
+	if (err)
+		goto out_failed;
+	err = rebuild(e, &next);
+	if (err) {
+		policy_collection__free(&next);
+		goto out_failed;
+	}
+	/* The image in force now refers to the new collection's rules. */
+	policy_collection__free(&e->coll);
+	e->coll = next;
+	return 0;
+out_failed:
+	e->reload_failures++;
+	log_error("policy: reload failed; generation %u stays in force", e->gen);
+	return err;
+}
+
+const char *enforce__rule_name(const struct enforce *e, __u32 rule_id)
+{
+	const struct policy_rule_info *info;
+
+	switch (rule_id) {
+	case 0:
+		return NULL;
+	case AW_RULE_DEFAULT:
+		return "default";
+	case AW_RULE_AGENT_WRITTEN:
+		return "execProtections.denyAgentWritten";
+	case AW_RULE_MEMFD:
+		return "execProtections.denyMemfd";
+	}
+	info = e && e->img ? policy_image__rule(e->img, rule_id) : NULL;
+	return info ? info->name : NULL;
+}
+
+__u32 enforce__generation(const struct enforce *e)
+{
+	return e->gen;
+}
+
+unsigned int enforce__reload_failures(const struct enforce *e)
+{
+	return e->reload_failures;
+}
+
+void enforce__free(struct enforce *e)
+{
+	int i;
+
+	if (!e)
+		return;
+	for (i = 0; i < ENFORCE_MAX_AGENTS; i++)
+		free_slot(&e->agents[i]);
+	for (i = 0; i < e->n_paths; i++)
+		free(e->paths[i]);
+	free(e->paths);
+	policy_image__free(e->img);
+	policy_collection__free(&e->coll);
+	free(e);
+}
