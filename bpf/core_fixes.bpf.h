@@ -35,6 +35,7 @@ static __always_inline struct path *aw_file_path(struct file *file)
  * The first three syscall arguments from the pt_regs that tp_btf/sys_enter receives. Register
  * names are per architecture; this tree builds for x86-64 (di, si, dx).
  */
+#define AW_SYSCALL_NR(regs)   BPF_CORE_READ(regs, orig_ax)
 #define AW_SYSCALL_ARG0(regs) BPF_CORE_READ(regs, di)
 #define AW_SYSCALL_ARG1(regs) BPF_CORE_READ(regs, si)
 #define AW_SYSCALL_ARG2(regs) BPF_CORE_READ(regs, dx)

@@ -657,10 +657,313 @@ int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
 	aw_fill_task(&e->task, agent);
 	e->task.ppid = aw_task_ppid((struct task_struct *)bpf_get_current_task_btf());
 	e->nr = id;
-	e->pad = 0;
+	e->rule_id = 0;
 	e->args[0] = AW_SYSCALL_ARG0(regs);
 	e->args[1] = AW_SYSCALL_ARG1(regs);
 	e->args[2] = AW_SYSCALL_ARG2(regs);
 	aw_submit(ev, sizeof(*e));
 	return 0;
+}
+
+/* --- file aliasing: delete, rename and link of protected files ----------------------------- */
+
+/*
+ * Writing a protected file by renaming another over it, moving it out of its protected name,
+ * and hardlinking it to a name no rule covers are all decided here, on the dentries and the
+ * inode, so a rule's protection follows the file and not just one of its names.
+ */
+static __always_inline int aw_path_op(struct dentry *dentry, struct vfsmount *mnt, __u32 access)
+{
+	struct aw_agent *agent = aw_agent_of_current();
+	struct aw_verdict v;
+	struct inode *inode;
+
+	if (!agent)
+		return 0;
+	inode = BPF_CORE_READ(dentry, d_inode);
+	aw_verdict_path(agent, dentry, mnt, access, inode ? BPF_CORE_READ(inode, i_sb, s_dev) : 0,
+			inode ? BPF_CORE_READ(inode, i_ino) : 0, AW_LIST_FILES, true, false, &v);
+	if (v.evflags) {
+		struct aw_file_event *e;
+		struct aw_event_buf *ev = aw_event_scratch();
+		__u32 size = sizeof(*e);
+
+		if (ev) {
+			e = (void *)ev->data;
+			aw_fill_hdr(&e->hdr, AW_EV_FILE_OPEN);
+			e->hdr.flags = v.evflags;
+			aw_fill_task(&e->task, agent);
+			e->ino = inode ? BPF_CORE_READ(inode, i_ino) : 0;
+			e->dev = inode ? BPF_CORE_READ(inode, i_sb, s_dev) : 0;
+			e->access = access;
+			e->flags = 0;
+			e->ret = v.deny ? AW_LSM_DENY : 0;
+			e->source = AW_SRC_LSM;
+			e->pad[0] = e->pad[1] = e->pad[2] = 0;
+			e->rule_id = v.rule_id;
+			e->pad2 = 0;
+			if (v.resolved)
+				aw_append_resolved(ev, &size, &e->path, v.off, v.truncated);
+			else
+				e->path.off = size, e->path.len = 0;
+			aw_submit(ev, size);
+		}
+	}
+	return v.deny ? AW_LSM_DENY : 0;
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(lsm_path_unlink, const struct path *dir, struct dentry *dentry, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_path_op(dentry, BPF_CORE_READ(dir, mnt), AW_ACC_DELETE);
+}
+
+SEC("lsm/path_rename")
+int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	ret = aw_path_op(old_dentry, BPF_CORE_READ(old_dir, mnt), AW_ACC_RENAME);
+	if (ret)
+		return ret;
+	/* Landing on a protected name writes it (rename-over) or creates it. */
+	return aw_path_op(new_dentry, BPF_CORE_READ(new_dir, mnt),
+			  AW_ACC_WRITE | AW_ACC_CREATE | AW_ACC_RENAME);
+}
+
+SEC("lsm/path_link")
+int BPF_PROG(lsm_path_link, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, int ret)
+{
+	struct vfsmount *mnt = BPF_CORE_READ(new_dir, mnt); /* a link never crosses mounts */
+
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	/* A new name for a protected file is a way to read it: link counts as read too. */
+	ret = aw_path_op(old_dentry, mnt, AW_ACC_LINK | AW_ACC_READ);
+	if (ret)
+		return ret;
+	return aw_path_op(new_dentry, mnt, AW_ACC_CREATE);
+}
+
+/* --- syscall classes ------------------------------------------------------------------------ */
+
+/*
+ * A denied syscall class (AW_SC_*) for the current agent: refuse it with EPERM in an LSM hook,
+ * or, from a syscall tracepoint where no LSM can refuse, report it or SIGKILL as the policy says.
+ * Reported as a Kernel Activity event; rule_id is AW_RULE_SYSCALL_CLASS(bit).
+ */
+static __always_inline int aw_syscall_class(__u32 class_bit, bool can_deny)
+{
+	struct aw_agent *agent = aw_agent_of_current();
+	struct aw_policy_defaults *defs;
+	struct aw_syscall_event *e;
+	struct aw_match_state *m;
+	struct aw_event_buf *ev;
+	struct task_struct *task;
+	struct pt_regs *regs;
+	__u32 set, evflags, bit;
+	bool deny = false;
+
+	if (!agent)
+		return 0;
+	m = aw_policy_begin(agent->slot, &set);
+	if (!m)
+		return 0;
+	defs = aw_policy_defaults_of(m->gen, set);
+	if (!defs || !(defs->syscall_deny & class_bit))
+		return 0;
+	if (defs->syscall_audit_mode & class_bit) {
+		evflags = AW_EVF_AUDIT;
+	} else if (can_deny) {
+		evflags = AW_EVF_DENIED;
+		deny = true;
+	} else if (defs->flags & AW_DEF_FALLBACK_KILL) {
+		bpf_send_signal(9);
+		evflags = AW_EVF_KILLED;
+	} else {
+		evflags = AW_EVF_AUDIT;
+	}
+	ev = aw_event_scratch();
+	if (ev) {
+		task = (struct task_struct *)bpf_get_current_task_btf();
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		e = (void *)ev->data;
+		aw_fill_hdr(&e->hdr, AW_EV_SYSCALL);
+		e->hdr.flags = evflags;
+		aw_fill_task(&e->task, agent);
+		e->task.ppid = aw_task_ppid(task);
+		e->nr = AW_SYSCALL_NR(regs);
+		for (bit = 0; bit < 32; bit++)
+			if (class_bit == 1U << bit)
+				break;
+		e->rule_id = AW_RULE_SYSCALL_CLASS(bit);
+		e->args[0] = AW_SYSCALL_ARG0(regs);
+		e->args[1] = AW_SYSCALL_ARG1(regs);
+		e->args[2] = AW_SYSCALL_ARG2(regs);
+		aw_submit(ev, sizeof(*e));
+	}
+	return deny ? AW_LSM_DENY : 0;
+}
+
+/* bpf(2): the hook gained a `kernel` argument in Linux 6.12; the loader picks the variant. */
+SEC("lsm/bpf")
+int BPF_PROG(lsm_bpf_3, int cmd, union bpf_attr *attr, unsigned int size, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_syscall_class(AW_SC_BPF, true);
+}
+
+SEC("lsm/bpf")
+int BPF_PROG(lsm_bpf_4, int cmd, union bpf_attr *attr, unsigned int size, bool kernel, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return kernel ? 0 : aw_syscall_class(AW_SC_BPF, true);
+}
+
+/* ptrace of anything but a process of the same agent. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(lsm_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
+{
+	struct aw_agent *agent, *child_agent;
+	__u64 child_cg;
+
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	agent = aw_agent_of_current();
+	if (!agent)
+		return 0;
+	child_cg = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
+	child_agent = bpf_map_lookup_elem(&agents_by_cgroup, &child_cg);
+	if (child_agent && child_agent->slot == agent->slot)
+		return 0;
+	return aw_syscall_class(AW_SC_PTRACE, true);
+}
+
+SEC("lsm/sb_mount")
+int BPF_PROG(lsm_sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_syscall_class(AW_SC_MOUNT, true);
+}
+
+SEC("lsm/sb_umount")
+int BPF_PROG(lsm_sb_umount, struct vfsmount *mnt, int flags, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_syscall_class(AW_SC_MOUNT, true);
+}
+
+SEC("lsm/move_mount")
+int BPF_PROG(lsm_move_mount, const struct path *from_path, const struct path *to_path, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_syscall_class(AW_SC_MOUNT, true);
+}
+
+/* finit_module and kexec_file_load read their image through this hook. */
+SEC("lsm/kernel_read_file")
+int BPF_PROG(lsm_kernel_read_file, struct file *file, enum kernel_read_file_id id, bool contents,
+	     int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	if (id == bpf_core_enum_value(enum kernel_read_file_id, READING_MODULE))
+		return aw_syscall_class(AW_SC_MODULE, true);
+	if (id == bpf_core_enum_value(enum kernel_read_file_id, READING_KEXEC_IMAGE) ||
+	    id == bpf_core_enum_value(enum kernel_read_file_id, READING_KEXEC_INITRAMFS))
+		return aw_syscall_class(AW_SC_KEXEC, true);
+	return 0;
+}
+
+/* init_module and kexec_load hand the image over in memory. */
+SEC("lsm/kernel_load_data")
+int BPF_PROG(lsm_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	if (id == bpf_core_enum_value(enum kernel_load_data_id, LOADING_MODULE))
+		return aw_syscall_class(AW_SC_MODULE, true);
+	if (id == bpf_core_enum_value(enum kernel_load_data_id, LOADING_KEXEC_IMAGE))
+		return aw_syscall_class(AW_SC_KEXEC, true);
+	return 0;
+}
+
+/* perf_event_open: the hook lost its `type` argument in Linux 6.x; the loader picks. */
+SEC("lsm/perf_event_open")
+int BPF_PROG(lsm_perf_event_open_2, struct perf_event_attr *attr, int type, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_syscall_class(AW_SC_PERF_EVENT_OPEN, true);
+}
+
+SEC("lsm/perf_event_open")
+int BPF_PROG(lsm_perf_event_open_1, struct perf_event_attr *attr, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_syscall_class(AW_SC_PERF_EVENT_OPEN, true);
+}
+
+SEC("lsm/userns_create")
+int BPF_PROG(lsm_userns_create, const struct cred *cred, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_syscall_class(AW_SC_USERNS, true);
+}
+
+/*
+ * Without BPF-LSM: the same classes seen at syscall entry, where nothing can be refused; the
+ * loader attaches these only when a policy denies syscall classes and no LSM hook is loaded.
+ */
+SEC("tracepoint/syscalls/sys_enter_bpf")
+int tp_sc_bpf(void *ctx)
+{
+	return aw_syscall_class(AW_SC_BPF, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int tp_sc_ptrace(void *ctx)
+{
+	return aw_syscall_class(AW_SC_PTRACE, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mount")
+int tp_sc_mount(void *ctx)
+{
+	return aw_syscall_class(AW_SC_MOUNT, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_umount")
+int tp_sc_umount(void *ctx)
+{
+	return aw_syscall_class(AW_SC_MOUNT, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_init_module")
+int tp_sc_init_module(void *ctx)
+{
+	return aw_syscall_class(AW_SC_MODULE, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_finit_module")
+int tp_sc_finit_module(void *ctx)
+{
+	return aw_syscall_class(AW_SC_MODULE, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_kexec_load")
+int tp_sc_kexec_load(void *ctx)
+{
+	return aw_syscall_class(AW_SC_KEXEC, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_perf_event_open")
+int tp_sc_perf_event_open(void *ctx)
+{
+	return aw_syscall_class(AW_SC_PERF_EVENT_OPEN, false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_unshare")
+int tp_sc_unshare(struct trace_event_raw_sys_enter *ctx)
+{
+	/* CLONE_NEWUSER */
+	return ctx->args[0] & 0x10000000 ? aw_syscall_class(AW_SC_USERNS, false) : 0;
 }

@@ -131,6 +131,7 @@ static int decode_body(struct decoder *d, const void *data, size_t size, struct 
 	case AW_EV_SYSCALL:
 		sys = data;
 		ev->sys.nr = sys->nr;
+		ev->rule_id = sys->rule_id;
 		ev->sys.name = NULL;
 		memcpy(ev->sys.args, sys->args, sizeof(ev->sys.args));
 		return 0;

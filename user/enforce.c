@@ -233,6 +233,11 @@ const char *enforce__rule_name(const struct enforce *e, __u32 rule_id)
 	case AW_RULE_MEMFD:
 		return "execProtections.denyMemfd";
 	}
+	if (rule_id >= AW_RULE_SYSCALL_CLASS(0) && rule_id < AW_RULE_SYSCALL_CLASS(32)) {
+		const char *cls = policy_sc__name(rule_id - AW_RULE_SYSCALL_CLASS(0));
+
+		return cls ? cls : "syscalls";
+	}
 	info = e && e->img ? policy_image__rule(e->img, rule_id) : NULL;
 	return info ? info->name : NULL;
 }

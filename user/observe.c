@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "decode.h"
@@ -30,6 +31,40 @@ static const char *const tracepoint_file_progs[] = {
 	"tp_sys_enter_openat", "tp_sys_enter_open", "tp_sys_enter_creat",  "tp_sys_exit_openat",
 	"tp_sys_exit_open",    "tp_sys_exit_creat", "tp_sys_exit_openat2",
 };
+
+/* The number of arguments of LSM hook `hook` in this kernel, from BTF; -1 when unknown. */
+static int lsm_hook_nargs(struct btf *vmlinux, const char *hook)
+{
+	char name[64];
+	const struct btf_type *t;
+	int id;
+
+	snprintf(name, sizeof(name), "bpf_lsm_%s", hook);
+	id = btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC);
+	if (id < 0)
+		return -1;
+	t = btf__type_by_id(vmlinux, btf__type_by_id(vmlinux, id)->type);
+	return t ? btf_vlen(t) : -1;
+}
+
+/*
+ * Hooks whose arguments changed between kernels come in one program per signature; keep the
+ * one this kernel's BTF matches (a wrong count would read `ret` from the wrong slot).
+ */
+static void choose_lsm_variants(struct aw_observe *skel)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int bpf_args = vmlinux ? lsm_hook_nargs(vmlinux, "bpf") : -1;
+	int perf_args = vmlinux ? lsm_hook_nargs(vmlinux, "perf_event_open") : -1;
+
+	bpf_program__set_autoload(skel->progs.lsm_bpf_3, bpf_args == 3);
+	bpf_program__set_autoload(skel->progs.lsm_bpf_4, bpf_args == 4);
+	bpf_program__set_autoload(skel->progs.lsm_perf_event_open_2, perf_args == 2);
+	bpf_program__set_autoload(skel->progs.lsm_perf_event_open_1, perf_args == 1);
+	if (lsm_hook_nargs(vmlinux, "userns_create") < 0)
+		bpf_program__set_autoload(skel->progs.lsm_userns_create, false);
+	btf__free(vmlinux);
+}
 
 static int on_record(void *ctx, void *data, size_t size)
 {
@@ -93,6 +128,13 @@ int observe__open_and_load(struct observe **out, const struct observe_opts *opts
 			bpf_program__set_autoload(prog, opts->lsm_file_open);
 	}
 	o->skel->rodata->lsm_enforcing = opts->lsm_file_open;
+	if (opts->lsm_file_open)
+		choose_lsm_variants(o->skel);
+	bpf_object__for_each_program (prog, o->skel->obj) {
+		if (strncmp(bpf_program__name(prog), "tp_sc_", 6) == 0)
+			bpf_program__set_autoload(prog, !opts->lsm_file_open &&
+								opts->syscall_class_fallback);
+	}
 	for (i = 0; i < sizeof(tracepoint_file_progs) / sizeof(tracepoint_file_progs[0]); i++) {
 		struct bpf_program *p = bpf_object__find_program_by_name(o->skel->obj,
 									 tracepoint_file_progs[i]);
@@ -280,6 +322,18 @@ int observe__syscall_counts(struct observe *o, __u32 slot,
 		key = next;
 	}
 	return 0;
+}
+
+void observe__policy_map_fds(struct observe *o, int fd[8])
+{
+	fd[0] = bpf_map__fd(o->skel->maps.policy_config);
+	fd[1] = bpf_map__fd(o->skel->maps.policy_of_slot);
+	fd[2] = bpf_map__fd(o->skel->maps.policy_defaults);
+	fd[3] = bpf_map__fd(o->skel->maps.file_rules);
+	fd[4] = bpf_map__fd(o->skel->maps.file_inodes);
+	fd[5] = bpf_map__fd(o->skel->maps.name_globs);
+	fd[6] = bpf_map__fd(o->skel->maps.binsets);
+	fd[7] = bpf_map__fd(o->skel->maps.net_rules);
 }
 
 const struct aw_agent *observe__agent(struct observe *o, __u32 slot)

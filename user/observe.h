@@ -24,7 +24,10 @@ struct observe_opts {
 	 * (e.g. "/kubepods.slice/"): new cgroups under them are reported before first use. */
 	int n_watch_prefixes;
 	const char *watch_prefixes[AW_WATCH_PREFIXES];
-	bool syscalls;			       /* attach sys_enter: per-agent syscall counts */
+	bool syscalls; /* attach sys_enter: per-agent syscall counts */
+	/* A policy may deny syscall classes: without BPF-LSM, watch those syscalls' entries
+	 * (to report, or SIGKILL under AW_DEF_FALLBACK_KILL) */
+	bool syscall_class_fallback;
 	struct aw_syscall_mask syscall_events; /* and one event per entry of these */
 	__u64 wakeup_bytes;  /* unread bytes in the ring that force a wake-up; 0 = default */
 	int poll_timeout_ms; /* the timer flush: longest an event waits without a wake-up */
@@ -56,6 +59,8 @@ void observe__drops(struct observe *o, __u64 drops[AW_DROP__MAX], __u64 *malform
 /* Call fn for every (syscall, count) an agent slot made, while syscall observation is on. */
 int observe__syscall_counts(struct observe *o, __u32 slot,
 			    void (*fn)(__u32 nr, __u64 count, void *ctx), void *ctx);
+/* The policy map fds, in enum policy_map order (user/policy_apply.h). */
+void observe__policy_map_fds(struct observe *o, int fd[8]);
 /* The agent registered for an agent slot, or NULL. */
 const struct aw_agent *observe__agent(struct observe *o, __u32 slot);
 void observe__destroy(struct observe *o);

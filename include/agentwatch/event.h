@@ -184,8 +184,8 @@ _Static_assert(sizeof(struct aw_net_event) == 120, "aw_net_event wire size");
 struct aw_syscall_event {
 	struct aw_event_hdr hdr;
 	struct aw_task task;
-	__u32 nr; /* syscall number of the kernel's native ABI */
-	__u32 pad;
+	__u32 nr;      /* syscall number of the kernel's native ABI */
+	__u32 rule_id; /* AW_RULE_SYSCALL_CLASS of a denied class, 0 when only observed */
 	__u64 args[3];
 };
 _Static_assert(sizeof(struct aw_syscall_event) == 104, "aw_syscall_event wire size");

@@ -116,6 +116,8 @@
 #define AW_RULE_DEFAULT	      0xffffffffU /* rule_id of a default-posture decision */
 #define AW_RULE_AGENT_WRITTEN 0xfffffffeU /* AW_DEF_DENY_AGENT_WRITTEN_EXEC refused it */
 #define AW_RULE_MEMFD	      0xfffffffdU /* AW_DEF_DENY_MEMFD_EXEC refused it */
+/* Syscall class denials name the class, not a rule: AW_RULE_SYSCALL_CLASS(bit of AW_SC_*). */
+#define AW_RULE_SYSCALL_CLASS(bit) (0xffffff00U + (bit))
 
 /* Actions, weakest first: the strongest applicable one decides. */
 enum {
