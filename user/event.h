@@ -33,7 +33,8 @@ struct aw_event {
 	const struct aw_agent *agent; /* NULL when not attributed to an agent */
 	enum aw_level enforcement;    /* what the kernel allowed for this kind of action */
 	enum aw_disposition disposition;
-	const char *rule; /* name of the deciding rule, or NULL */
+	__u32 rule_id;	  /* the deciding rule (policy.h), 0 when none */
+	const char *rule; /* its name, or NULL */
 
 	/*
 	 * Binary chain: [0] is this process's own binary, then its parent's, and so on up to the
