@@ -15,6 +15,7 @@
 #include <bpf/bpf_core_read.h>
 #include <agentwatch/agent.h>
 #include <agentwatch/event.h>
+#include "counters.bpf.h"
 #include "path.bpf.h"
 
 #define AW_EVENT_MAX  8191  /* largest record, bytes */
@@ -185,14 +186,23 @@ static __always_inline void aw_submit(struct aw_event_buf *ev, __u32 size)
 {
 	struct aw_event_hdr *hdr = (void *)ev->data;
 	__u64 flags;
+	__u32 slot;
 
 	if (size > AW_EVENT_MAX)
 		size = AW_EVENT_MAX;
 	hdr->size = size;
 	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 									      : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, ev->data, size & AW_EVENT_MASK, flags))
+	/* Every record has its task right after the header: count per agent on the way out. */
+	slot = ((struct aw_task *)(ev->data + sizeof(*hdr)))->agent_slot;
+	if (hdr->flags & AW_EVF_DENIED)
+		AW_COUNT(slot, denials);
+	else if (hdr->flags & (AW_EVF_AUDIT | AW_EVF_KILLED))
+		AW_COUNT(slot, would_block);
+	if (bpf_ringbuf_output(&events, ev->data, size & AW_EVENT_MASK, flags)) {
 		aw_count_drop(AW_DROP_RINGBUF_FULL);
+		AW_COUNT(slot, dropped);
+	}
 }
 
 #endif /* AGENTWATCH_EMIT_BPF_H */

@@ -42,6 +42,7 @@ int BPF_PROG(tp_sched_process_exec, struct task_struct *task, pid_t old_pid,
 
 	if (!agent)
 		return 0;
+	AW_COUNT(agent->slot, execs);
 	ev = aw_event_scratch();
 	if (!ev)
 		return 0;
@@ -101,6 +102,7 @@ int BPF_PROG(tp_sched_process_fork, struct task_struct *parent, struct task_stru
 	/* A new process gets its own id; a new thread shares its process's. */
 	ids = bpf_map_lookup_elem(&exec_ids_by_tgid, &parent_tgid);
 	if (child_tgid != parent_tgid) {
+		AW_COUNT(agent->slot, forks);
 		child_ids.exec_id = AW_EXEC_ID(e->hdr.ktime_ns, child_tgid);
 		child_ids.parent_exec_id = ids ? ids->exec_id : 0;
 		bpf_map_update_elem(&exec_ids_by_tgid, &child_tgid, &child_ids, BPF_ANY);
@@ -136,6 +138,7 @@ int BPF_PROG(tp_sched_process_exit, struct task_struct *task)
 		bpf_map_delete_elem(&exec_ids_by_tgid, &tgid);
 		return 0;
 	}
+	AW_COUNT(agent->slot, exits);
 	ev = aw_event_scratch();
 	if (ev) {
 		e = (void *)ev->data;
@@ -259,6 +262,7 @@ static __always_inline int aw_open_exit(long ret)
 	if (file) {
 		struct aw_verdict v;
 
+		AW_COUNT(agent->slot, opens);
 		flags |= BPF_CORE_READ(file, f_flags);
 		/* The open already happened: a deny can only be reported, or punished. */
 		aw_file_verdict(agent, file, aw_open_access(file, flags), false, &v);
@@ -326,6 +330,7 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	agent = aw_agent_of_current();
 	if (!agent)
 		return 0;
+	AW_COUNT(agent->slot, opens);
 	flags = BPF_CORE_READ(file, f_flags);
 	aw_file_verdict(agent, file, aw_open_access(file, flags), true, &v);
 	if (!v.deny)
@@ -459,6 +464,8 @@ static __always_inline int aw_cgroup_net(struct bpf_sock_addr *ctx, __u8 op, boo
 		return 1;
 	v4 = aw_net_dest(ctx, v6, w);
 	port = bpf_ntohs(ctx->user_port);
+	if (op != AW_NET_BIND)
+		AW_COUNT(agent->slot, connects);
 	if (op != AW_NET_BIND &&
 	    aw_policy_query_net(agent->slot, w, port,
 				ctx->protocol == 17 ? AW_PROTO_UDP : AW_PROTO_TCP) &&
@@ -638,6 +645,7 @@ int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
 
 	if (!agent || id < 0 || id >= AW_SYSCALL_MAX)
 		return 0;
+	AW_COUNT(agent->slot, syscalls);
 	key.slot = agent->slot;
 	key.nr = id;
 	count = bpf_map_lookup_elem(&syscall_counts, &key);

@@ -78,6 +78,9 @@ struct aw_features {
  */
 int features__ensure_tracefs(void);
 
+/* The same for bpffs at /sys/fs/bpf, where counters and enforcement maps are pinned. */
+int features__ensure_bpffs(void);
+
 /* Fill everything: system facts, then every BPF probe. Never fails; failures are results. */
 void features__probe(struct aw_features *f);
 /* Only the system facts (no BPF); used by unit tests and by features__probe. */

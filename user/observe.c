@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
+#include <sys/stat.h>
+#include <agentwatch/counters.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +24,8 @@ struct observe {
 	struct aw_agent agents[AW_AGENT_SLOTS]; /* by slot, for decoding; slot 0 = free */
 	struct bpf_link *links[OBSERVE_MAX_LINKS];
 	int n_links;
+	char pin_dir[128];
+	bool keep_pins;
 	observe_event_fn fn;
 	void *fn_ctx;
 	int delivered;
@@ -324,6 +328,56 @@ int observe__syscall_counts(struct observe *o, __u32 slot,
 	return 0;
 }
 
+static struct bpf_map *pinned_maps(struct observe *o, int i)
+{
+	struct bpf_map *maps[] = {o->skel->maps.agents_by_cgroup, o->skel->maps.agent_counters,
+				  o->skel->maps.syscall_counts, o->skel->maps.drops_by_reason};
+
+	return i < (int)(sizeof(maps) / sizeof(maps[0])) ? maps[i] : NULL;
+}
+
+int observe__pin(struct observe *o, const char *instance)
+{
+	struct bpf_map *map;
+	char path[256];
+	int err, i;
+
+	err = features__ensure_bpffs();
+	if (err)
+		return log_errno(err, "bpffs: mount at /sys/fs/bpf");
+	if (mkdir(AW_PIN_ROOT, 0700) && errno != EEXIST)
+		return log_errno(errno, "pin dir '%s': mkdir", AW_PIN_ROOT);
+	snprintf(o->pin_dir, sizeof(o->pin_dir), "%s/%s", AW_PIN_ROOT, instance);
+	if (mkdir(o->pin_dir, 0700) && errno != EEXIST)
+		return log_errno(errno, "pin dir '%s': mkdir", o->pin_dir);
+	for (i = 0; (map = pinned_maps(o, i)); i++) {
+		snprintf(path, sizeof(path), "%s/%s", o->pin_dir, bpf_map__name(map));
+		unlink(path); /* a stale pin of an earlier run of the same instance */
+		err = bpf_map__pin(map, path);
+		if (err)
+			return log_errno(err, "map '%s': pin at %s", bpf_map__name(map), path);
+	}
+	return 0;
+}
+
+void observe__keep_pins(struct observe *o)
+{
+	o->keep_pins = true;
+}
+
+static void unpin(struct observe *o)
+{
+	struct bpf_map *map;
+	int i;
+
+	if (!o->pin_dir[0] || o->keep_pins)
+		return;
+	for (i = 0; (map = pinned_maps(o, i)); i++)
+		bpf_map__unpin(map, NULL);
+	rmdir(o->pin_dir);
+	rmdir(AW_PIN_ROOT); /* fails while another instance has pins: as it should */
+}
+
 void observe__policy_map_fds(struct observe *o, int fd[8])
 {
 	fd[0] = bpf_map__fd(o->skel->maps.policy_config);
@@ -345,6 +399,7 @@ void observe__destroy(struct observe *o)
 {
 	if (!o)
 		return;
+	unpin(o);
 	while (o->n_links)
 		bpf_link__destroy(o->links[--o->n_links]);
 	ring_buffer__free(o->rb);

@@ -59,6 +59,13 @@ void observe__drops(struct observe *o, __u64 drops[AW_DROP__MAX], __u64 *malform
 /* Call fn for every (syscall, count) an agent slot made, while syscall observation is on. */
 int observe__syscall_counts(struct observe *o, __u32 slot,
 			    void (*fn)(__u32 nr, __u64 count, void *ctx), void *ctx);
+/*
+ * Pin the maps `agentwatch top` reads (include/agentwatch/counters.h) under
+ * AW_PIN_ROOT/<instance>/, mounting bpffs if needed; observe__destroy unpins them unless
+ * observe__keep_pins() was called (the daemon keeps them across restarts).
+ */
+int observe__pin(struct observe *o, const char *instance);
+void observe__keep_pins(struct observe *o);
 /* The policy map fds, in enum policy_map order (user/policy_apply.h). */
 void observe__policy_map_fds(struct observe *o, int fd[8]);
 /* The agent registered for an agent slot, or NULL. */
