@@ -710,10 +710,14 @@ static __always_inline int aw_path_op(struct dentry *dentry, struct vfsmount *mn
 			e->pad[0] = e->pad[1] = e->pad[2] = 0;
 			e->rule_id = v.rule_id;
 			e->pad2 = 0;
-			if (v.resolved)
-				aw_append_resolved(ev, &size, &e->path, v.off, v.truncated);
-			else
-				e->path.off = size, e->path.len = 0;
+			if (!v.resolved) {
+				/* a binary check reused the path buffer: walk again */
+				struct aw_path_buf *pb = aw_path_buf();
+
+				if (pb)
+					v.off = aw_path_resolve_dm(dentry, mnt, pb, &v.truncated);
+			}
+			aw_append_resolved(ev, &size, &e->path, v.off, v.truncated);
 			aw_submit(ev, size);
 		}
 	}
@@ -732,7 +736,8 @@ int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_den
 	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags, int ret)
 {
 	AW_LSM_PASS_EARLIER_DENY(ret);
-	ret = aw_path_op(old_dentry, BPF_CORE_READ(old_dir, mnt), AW_ACC_RENAME);
+	/* Moving a protected file to a name no rule covers is a way to read it. */
+	ret = aw_path_op(old_dentry, BPF_CORE_READ(old_dir, mnt), AW_ACC_RENAME | AW_ACC_READ);
 	if (ret)
 		return ret;
 	/* Landing on a protected name writes it (rename-over) or creates it. */

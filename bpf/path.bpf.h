@@ -19,7 +19,6 @@
 #include <agentwatch/event.h>
 
 #define AW_PATH_SCRATCH 4096 /* power of two; the buffer is twice this for masked writes */
-#define AW_PATH_DEPTH	48   /* components walked; deeper paths are cut at the top */
 
 struct aw_path_buf {
 	char data[AW_PATH_SCRATCH * 2];

@@ -21,8 +21,6 @@
 #include "path.bpf.h"
 #include "policy_maps.bpf.h"
 
-#define AW_MATCH_REFS 16
-
 /* Which list's default posture applies. */
 #define AW_LIST_FILES 0
 #define AW_LIST_EXEC  1
@@ -586,6 +584,7 @@ static __always_inline void aw_decide(struct aw_match_state *m, __u8 default_act
 	if (m->overflow && d->action != AW_ACT_DENY) {
 		d->action = AW_ACT_DENY;
 		d->rule_id = AW_RULE_DEFAULT;
+		d->audit_mode = 0; /* failing closed is never "would block" */
 	}
 	if (d->action == AW_ACT_NONE) {
 		if (m->any_allow) {

@@ -36,6 +36,24 @@ static const char *const tracepoint_file_progs[] = {
 	"tp_sys_exit_open",    "tp_sys_exit_creat", "tp_sys_exit_openat2",
 };
 
+/*
+ * Does the tracepoint of a "tracepoint/<category>/<name>" program exist here? A kernel built
+ * without modules has no init_module syscall, so no tracepoint for it.
+ */
+static bool tracepoint_exists(const struct bpf_program *prog)
+{
+	const char *sec = bpf_program__section_name(prog);
+	char path[256];
+
+	if (strncmp(sec, "tracepoint/", 11) != 0)
+		return true;
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s", sec + 11);
+	if (access(path, F_OK) == 0)
+		return true;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/%s", sec + 11);
+	return access(path, F_OK) == 0;
+}
+
 /* The number of arguments of LSM hook `hook` in this kernel, from BTF; -1 when unknown. */
 static int lsm_hook_nargs(struct btf *vmlinux, const char *hook)
 {
@@ -137,7 +155,8 @@ int observe__open_and_load(struct observe **out, const struct observe_opts *opts
 	bpf_object__for_each_program (prog, o->skel->obj) {
 		if (strncmp(bpf_program__name(prog), "tp_sc_", 6) == 0)
 			bpf_program__set_autoload(prog, !opts->lsm_file_open &&
-								opts->syscall_class_fallback);
+								opts->syscall_class_fallback &&
+								tracepoint_exists(prog));
 	}
 	for (i = 0; i < sizeof(tracepoint_file_progs) / sizeof(tracepoint_file_progs[0]); i++) {
 		struct bpf_program *p = bpf_object__find_program_by_name(o->skel->obj,

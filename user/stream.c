@@ -60,6 +60,10 @@ enum aw_level stream__enforcement(const struct aw_capabilities *caps, __u8 type)
 	case AW_EV_NET:
 		level = caps->network;
 		break;
+	case AW_EV_SYSCALL:
+		/* syscall classes are refused by LSM hooks, where the kernel has them */
+		level = caps->file == AW_LEVEL_LSM ? AW_LEVEL_LSM : AW_LEVEL_AUDIT;
+		break;
 	default:
 		level = AW_LEVEL_AUDIT;
 		break;

@@ -19,7 +19,7 @@
 //
 // ==== Files and exec: path patterns without a per-rule loop ====
 // The kernel resolves the canonical path of the struct path (bpf/path.bpf.h), then hashes it
-// once, left to right, with 64-bit FNV-1a (aw_fnv1a below; the compiler uses the same function):
+// once, left to right, with 64-bit FNV-1a (aw_fnv1a_step below; the compiler uses the same):
 //   D(dir)   hash of each directory prefix: D("") for "/", then "/a", "/a/b", ...
 //   H(path)  hash of the whole path
 //   the basename's hash, and the hashes of its first and last L bytes for each L in
@@ -32,7 +32,7 @@
 //   /a/b/id_*               AW_FK_CHILD_PREFIX   mix(D("/a/b"), L=3, fnv("id_"))
 //   /a/b/*.pem              AW_FK_CHILD_SUFFIX   mix(D("/a/b"), L=4, fnv(".pem"))
 //   /a/b/id_?sa, [ab]*x     AW_FK_CHILD_GLOB     D("/a/b")      value.glob: index in name_globs
-//   /a/**/.env             AW_FK_UNDER_NAME     mix(D("/a"), fnv(".env"))
+//   /a/**/.env             AW_FK_UNDER_NAME     mix(D("/a"), 0, fnv(".env"))
 //   /a/**/.env*            AW_FK_UNDER_PREFIX   mix(D("/a"), L=4, fnv(".env"))
 //   /a/**/*.pem, **/*.pem  AW_FK_UNDER_SUFFIX   mix(D("/a") or D(""), L=4, fnv(".pem"))
 // A decision does: 1 EXACT lookup; for each
@@ -77,7 +77,9 @@
 // {port range, protocol, action, rule_id} and the same deciding order as files.
 //
 // ==== Syscall classes ====
-// `syscall_classes` {gen, set} -> bitmask of AW_SC_* classes denied (and audited, in audit mode).
+// policy_defaults {gen, set}.syscall_deny is the bitmask of AW_SC_* classes denied, and
+// .syscall_audit_mode those of them whose deny comes from an audit-mode policy. A class
+// decision names AW_RULE_SYSCALL_CLASS(bit) in its event; the image keeps which rule it was.
 //
 // ==== Worked examples (set 1, gen 7) ====
 // 1. files: [{name: ssh-keys, path: "${HOME}/.ssh/id_*", access: [read], action: deny,
@@ -107,6 +109,15 @@
 #ifndef __VMLINUX_H__
 #include <linux/types.h>
 #endif
+#include <agentwatch/event.h> /* AW_ACC_*, AW_PATH_DEPTH */
+
+/*
+ * Matcher bounds that change decisions, shared by the kernel and the reference matcher:
+ * references one decision collects (beyond them it fails closed: DENY, AW_RULE_DEFAULT) and
+ * directory levels looked up (the root, then one per component of the parent, AW_PATH_DEPTH).
+ */
+#define AW_MATCH_REFS	 16
+#define AW_POLICY_LEVELS (AW_PATH_DEPTH + 1)
 
 #define AW_RULE_REFS	      4
 #define AW_NET_REFS	      8
@@ -151,7 +162,7 @@ enum {
 	AW_FK_UNDER_SUFFIX = 9,
 };
 
-/* Syscall classes (AW_SC_*), a bitmask in syscall_classes. */
+/* Syscall classes (AW_SC_*), a bitmask in aw_policy_defaults.syscall_deny. */
 #define AW_SC_BPF	      (1U << 0)
 #define AW_SC_PTRACE	      (1U << 1) /* other than the agent's own descendants */
 #define AW_SC_MOUNT	      (1U << 2) /* mount and umount */
