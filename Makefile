@@ -62,7 +62,7 @@ UNISTD_H   := $(firstword $(wildcard /usr/include/$(shell uname -m)-linux-gnu/as
 GEN_HDRS   := $(BUILD)/gen/syscall_names.h
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' ':!vmlinux' 2>/dev/null)
 
-.PHONY: all test test-unit test-host test-vm bench demo install format format-check clean deps
+.PHONY: all test test-unit test-host test-vm bench eval demo install format format-check clean deps
 
 all: $(BUILD)/agentwatch $(TOOLS)
 
@@ -141,6 +141,9 @@ test-vm: all
 
 bench: all
 	$(Q)tests/bench/run.sh
+
+eval: all
+	$(Q)tools/eval.sh
 
 demo: all
 	$(Q)tools/demo.sh

@@ -28,9 +28,13 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* --- process lifecycle ------------------------------------------------------------------- */
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(tp_sched_process_exec, struct task_struct *task, pid_t old_pid,
-	     struct linux_binprm *bprm)
+/*
+ * Programs that may decide come in two variants, chosen at load time: one that only observes,
+ * and one with the policy code (the verifier checks every global function a program holds,
+ * reachable or not, so observation alone must not carry the matcher).
+ */
+static __always_inline int aw_on_exec(struct task_struct *task, struct linux_binprm *bprm,
+				      bool decide)
 {
 	struct aw_agent *agent = aw_agent_of_current();
 	struct aw_exec_ids ids = {}, *parent_ids;
@@ -68,7 +72,7 @@ int BPF_PROG(tp_sched_process_exec, struct task_struct *task, pid_t old_pid,
 	args_end = BPF_CORE_READ(mm, arg_end);
 	aw_append_user(ev, &size, &e->argv, (void *)args_start, args_end - args_start, AW_ARGV_MAX);
 	aw_append_path(ev, &size, &e->cwd, &task->fs->pwd);
-	if (!lsm_enforcing) {
+	if (decide) {
 		/* No LSM to refuse it: the exec happened; report a deny, or kill as asked. */
 		struct aw_verdict v;
 
@@ -79,6 +83,21 @@ int BPF_PROG(tp_sched_process_exec, struct task_struct *task, pid_t old_pid,
 	}
 	aw_submit(ev, size);
 	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tp_sched_process_exec, struct task_struct *task, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	return aw_on_exec(task, bprm, false);
+}
+
+/* Without BPF-LSM, with a policy: decide after the fact. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tp_sched_process_exec_decide, struct task_struct *task, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	return aw_on_exec(task, bprm, true);
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -243,7 +262,7 @@ static __always_inline struct file *aw_fd_file(long fd)
 	return file;
 }
 
-static __always_inline int aw_open_exit(long ret)
+static __always_inline int aw_open_exit(long ret, bool decide)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid(), flags = 0, *saved;
 	struct aw_agent *agent = aw_agent_of_current();
@@ -265,7 +284,14 @@ static __always_inline int aw_open_exit(long ret)
 		AW_COUNT(agent->slot, opens);
 		flags |= BPF_CORE_READ(file, f_flags);
 		/* The open already happened: a deny can only be reported, or punished. */
-		aw_file_verdict(agent, file, aw_open_access(file, flags), false, &v);
+		v.evflags = 0;
+		v.rule_id = 0;
+		v.resolved = false;
+		v.truncated = false;
+		v.deny = false;
+		v.off = AW_PATH_SCRATCH;
+		if (decide)
+			aw_file_verdict(agent, file, aw_open_access(file, flags), false, &v);
 		aw_track_written(agent, file, aw_access_of(file, flags));
 		aw_emit_file(agent, file, flags, aw_access_of(file, flags), ret, AW_SRC_TRACEPOINT,
 			     &v);
@@ -294,33 +320,56 @@ int tp_sys_enter_creat(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_openat")
 int tp_sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret);
+	return aw_open_exit(ctx->ret, false);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int tp_sys_exit_openat_decide(struct trace_event_raw_sys_exit *ctx)
+{
+	return aw_open_exit(ctx->ret, true);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int tp_sys_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret);
+	return aw_open_exit(ctx->ret, false);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int tp_sys_exit_open_decide(struct trace_event_raw_sys_exit *ctx)
+{
+	return aw_open_exit(ctx->ret, true);
 }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int tp_sys_exit_creat(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret);
+	return aw_open_exit(ctx->ret, false);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int tp_sys_exit_creat_decide(struct trace_event_raw_sys_exit *ctx)
+{
+	return aw_open_exit(ctx->ret, true);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int tp_sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret);
+	return aw_open_exit(ctx->ret, false);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int tp_sys_exit_openat2_decide(struct trace_event_raw_sys_exit *ctx)
+{
+	return aw_open_exit(ctx->ret, true);
 }
 
 /*
  * With BPF-LSM: every open, io_uring's included, decided on the kernel's struct file: its
  * canonical path and its inode, whatever name or fd the agent came through.
  */
-SEC("lsm/file_open")
-int BPF_PROG(lsm_file_open, struct file *file, int ret)
+static __always_inline int aw_on_file_open(struct file *file, int ret, bool decide)
 {
 	struct aw_agent *agent;
 	struct aw_verdict v;
@@ -332,12 +381,31 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 		return 0;
 	AW_COUNT(agent->slot, opens);
 	flags = BPF_CORE_READ(file, f_flags);
-	aw_file_verdict(agent, file, aw_open_access(file, flags), true, &v);
+	v.evflags = 0;
+	v.rule_id = 0;
+	v.resolved = false;
+	v.truncated = false;
+	v.deny = false;
+	v.off = AW_PATH_SCRATCH;
+	if (decide)
+		aw_file_verdict(agent, file, aw_open_access(file, flags), true, &v);
 	if (!v.deny)
 		aw_track_written(agent, file, aw_access_of(file, flags));
 	aw_emit_file(agent, file, flags, aw_access_of(file, flags), v.deny ? AW_LSM_DENY : 0,
 		     AW_SRC_LSM, &v);
 	return v.deny ? AW_LSM_DENY : 0;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(lsm_file_open, struct file *file, int ret)
+{
+	return aw_on_file_open(file, ret, false);
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(lsm_file_open_decide, struct file *file, int ret)
+{
+	return aw_on_file_open(file, ret, true);
 }
 
 /* --- exec: the binary the kernel is about to run, and executable mappings ------------------ */
@@ -466,7 +534,7 @@ static __always_inline int aw_cgroup_net(struct bpf_sock_addr *ctx, __u8 op, boo
 	port = bpf_ntohs(ctx->user_port);
 	if (op != AW_NET_BIND)
 		AW_COUNT(agent->slot, connects);
-	if (op != AW_NET_BIND &&
+	if (net_verdicts && op != AW_NET_BIND &&
 	    aw_policy_query_net(agent->slot, w, port,
 				ctx->protocol == 17 ? AW_PROTO_UDP : AW_PROTO_TCP) &&
 	    (m = aw_match_result())) {

@@ -10,7 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <agentwatch/policy.h>
 
-#define AW_POLICY_MAX_ENTRIES 262144 /* two generations of 100 k+ rules */
+#define AW_POLICY_MAX_ENTRIES 524288 /* two generations of 100 k rules and then some */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

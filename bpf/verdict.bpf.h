@@ -110,8 +110,8 @@ static __always_inline void aw_file_verdict(struct aw_agent *agent, struct file 
 			BPF_CORE_READ(file, f_inode, i_ino), AW_LIST_FILES, can_deny, true, v);
 }
 
-/* The loader sets this when the LSM hooks below enforce, so the exec tracepoint only observes. */
-const volatile bool lsm_enforcing;
+/* Set when a policy may apply: the cgroup socket hooks decide egress. */
+const volatile bool net_verdicts;
 
 /*
  * Built-in exec protections a policy turns on: files the agent itself wrote (a copied or

@@ -33,6 +33,7 @@ build_needs=(
 test_needs=(
 	"qemu-system-x86_64|qemu-system-x86"
 	"kcat|kcat"
+	"promtool|prometheus"
 	"tmux|tmux"
 	"ip|iproute2"
 	"python3|python3"

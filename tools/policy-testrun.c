@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 		.name = "test-agent", .home = "/home/test", .workspace = "/work/ws", .slot = 1};
 	struct policy_collection coll;
 	struct policy_errors errs = {};
-	struct policy_backend_bpf backend;
+	struct policy_backend_bpf backend = {};
 	struct policy_apply_stats st;
 	struct runner r = {};
 	int fd[POLICY_MAP__COUNT], c, err, rc = 2;
@@ -271,6 +271,7 @@ int main(int argc, char **argv)
 	       st.gen, st.records);
 	rc = r.disagree ? 1 : 0;
 out_destroy_skel:
+	policy_backend__bpf_free(&backend);
 	aw_policy_test__destroy(r.skel);
 out_free_img:
 	policy_image__free(r.img);

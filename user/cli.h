@@ -14,7 +14,12 @@ struct cli_verb {
 };
 
 int do_doctor(int argc, char **argv);
+int do_events(int argc, char **argv);
 int do_exec(int argc, char **argv);
+int do_detect(int argc, char **argv);
+int do_run(int argc, char **argv);
+int do_rules(int argc, char **argv);
+int do_top(int argc, char **argv);
 
 /* Exit statuses shared by the verbs. */
 #define AW_EXIT_OK	0

@@ -265,5 +265,6 @@ void enforce__free(struct enforce *e)
 	free(e->paths);
 	policy_image__free(e->img);
 	policy_collection__free(&e->coll);
+	policy_backend__bpf_free(&e->backend);
 	free(e);
 }

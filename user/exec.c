@@ -13,14 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "cli.h"
+#include "control.h"
+#include "enforce.h"
 #include "features.h"
 #include "log.h"
 #include "observe.h"
+#include "registry.h"
 #include "sink.h"
 #include "stream.h"
 #include "syscalls.h"
@@ -31,12 +35,151 @@ struct exec_opts {
 	const char *workspace;
 	const char *events;
 	const char *cgroup_parent;
+	const char *socket;
+	const char *home;
+	char *policies[16];
+	int n_policies;
 	bool summary;
 	bool syscalls;
 	struct aw_syscall_mask syscall_events;
 };
 
 static volatile sig_atomic_t pending_signal;
+
+/*
+ * A standalone exec is an instance of its own, as `agentwatch top` finds it: its maps pinned
+ * under AW_PIN_ROOT/exec-<pid>/ (observe__pin), and its events served the way the daemon serves
+ * them (control.h: hello, status, follow) on exec-<pid>.sock next to the daemon's socket. The
+ * stream writes through this tee: to the --events sink and to the socket's followers.
+ */
+struct exec_instance {
+	struct sink base;
+	struct sink *sink;
+	struct control_server *ctl;
+	int epfd;
+	struct registry_agent agent;
+	unsigned long long events;
+};
+
+static int tee_write(struct sink *s, const struct aw_event *ev, const char *json, size_t len)
+{
+	struct exec_instance *in = (struct exec_instance *)s;
+
+	in->events++;
+	if (in->ctl)
+		control_server__broadcast(in->ctl, json, len);
+	return sink__write(in->sink, ev, json, len);
+}
+
+static int tee_flush(struct sink *s)
+{
+	struct exec_instance *in = (struct exec_instance *)s;
+
+	if (in->ctl)
+		control_server__flush(in->ctl);
+	return sink__flush(in->sink);
+}
+
+static int tee_reopen(struct sink *s)
+{
+	return sink__reopen(((struct exec_instance *)s)->sink);
+}
+
+static void tee_close(struct sink *s)
+{
+	/* exec closes its sink itself */
+}
+
+static const struct sink_ops tee_ops = {
+	.name = "exec",
+	.write = tee_write,
+	.flush = tee_flush,
+	.reopen = tee_reopen,
+	.close = tee_close,
+};
+
+static int on_request(void *ctx, const struct control_request *req, struct json_object *reply,
+		      char *err, size_t errlen)
+{
+	struct exec_instance *in = ctx;
+	struct json_object *agents, *counters;
+
+	switch (req->op) {
+	case CONTROL_OP_HELLO:
+	case CONTROL_OP_STATUS:
+		json_object_object_add(reply, "version", json_object_new_string(AW_VERSION));
+		json_object_object_add(reply, "pid", json_object_new_int(getpid()));
+		if (req->op == CONTROL_OP_HELLO)
+			return 0;
+		agents = json_object_new_array();
+		json_object_array_add(agents, control__agent_json(&in->agent));
+		json_object_object_add(reply, "agents", agents);
+		counters = json_object_new_object();
+		json_object_object_add(counters, "events", json_object_new_uint64(in->events));
+		json_object_object_add(reply, "counters", counters);
+		return 0;
+	default:
+		snprintf(err, errlen,
+			 "a standalone agentwatch exec serves hello, status and follow");
+		return -EINVAL;
+	}
+}
+
+static void on_follow(void *ctx, struct control_client *c)
+{
+	struct exec_instance *in = ctx;
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "notice", json_object_new_string("agent"));
+	json_object_object_add(o, "agent", control__agent_json(&in->agent));
+	control_client__send(c, o);
+	json_object_put(o);
+}
+
+static const struct control_ops instance_ops = {.request = on_request, .follow = on_follow};
+
+/* Serve the events socket; failing costs `agentwatch top` only this agent's events. */
+static void instance_open(struct exec_instance *in, const char *name, const char *daemon_socket)
+{
+	char dir[108], path[108], *slash;
+	int err;
+
+	snprintf(dir, sizeof(dir), "%s", daemon_socket);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(path, sizeof(path), "%.76s/%.24s.sock", dir, name);
+	in->epfd = epoll_create1(EPOLL_CLOEXEC);
+	err = in->epfd < 0 ? -errno
+			   : control_server__open(&in->ctl, path, in->epfd, &instance_ops, in);
+	if (err)
+		log_warn("exec: no event socket at %s (%s)", path, strerror(-err));
+}
+
+/* Serve the socket's clients, without waiting. */
+static void instance_serve(struct exec_instance *in)
+{
+	struct epoll_event evs[16];
+	int n, i;
+
+	if (!in->ctl)
+		return;
+	n = epoll_wait(in->epfd, evs, 16, 0);
+	for (i = 0; i < n; i++) {
+		struct loop_source *src = evs[i].data.ptr;
+
+		src->ready(src, evs[i].events);
+	}
+	control_server__flush(in->ctl);
+}
+
+static void instance_close(struct exec_instance *in)
+{
+	if (in->ctl)
+		control_server__close(in->ctl);
+	if (in->epfd >= 0)
+		close(in->epfd);
+}
 
 static void on_signal(int sig)
 {
@@ -65,7 +208,19 @@ static void exec_usage(FILE *out)
 		     "                        (default: stderr)\n"
 		     "  --cgroup-parent DIR   where agent cgroups are made (default: "
 		     "<cgroup2>/agentwatch)\n"
-		     "  --summary             print a per-agent summary to stderr at the end\n\n"
+		     "  --summary             print a per-agent summary to stderr at the end\n"
+		     "  --policy FILE|DIR     enforce these AgentPolicy files (repeatable; see\n"
+		     "                        rules/README.md); SIGHUP reloads them\n"
+		     "  --home DIR            ${HOME} in the policy (default: $HOME)\n"
+		     "  --socket PATH         the daemon's control socket (default: "
+		     "/run/agentwatch/agentwatch.sock)\n\n"
+		     "When the node daemon (agentwatch run) answers on its control socket, CMD's "
+		     "cgroup\n"
+		     "is made under the daemon's exec parent and registered with it before CMD "
+		     "starts,\n"
+		     "and the events go to the daemon's sinks. --events, --syscalls and "
+		     "--syscall-events\n"
+		     "make exec watch CMD by itself instead, and so does --policy.\n\n"
 		     "CMD sees AGENTWATCH_AGENT (the agent uid) and AGENTWATCH_SESSION.\n\n"
 		     "EXAMPLES\n"
 		     "  sudo agentwatch exec -- sh -c 'cat /etc/hostname'\n"
@@ -97,6 +252,9 @@ static int parse_opts(int argc, char **argv, struct exec_opts *o)
 		{"events", required_argument, NULL, 'e'},
 		{"cgroup-parent", required_argument, NULL, 'c'},
 		{"summary", no_argument, NULL, 'S'},
+		{"socket", required_argument, NULL, 'k'},
+		{"policy", required_argument, NULL, 'P'},
+		{"home", required_argument, NULL, 'H'},
 		{"syscalls", no_argument, NULL, 'y'},
 		{"syscall-events", required_argument, NULL, 'Y'},
 		{"help", no_argument, NULL, 'h'},
@@ -123,6 +281,19 @@ static int parse_opts(int argc, char **argv, struct exec_opts *o)
 			break;
 		case 'S':
 			o->summary = true;
+			break;
+		case 'k':
+			o->socket = optarg;
+			break;
+		case 'P':
+			if (o->n_policies == (int)(sizeof(o->policies) / sizeof(o->policies[0]))) {
+				fprintf(stderr, "agentwatch exec: too many --policy\n");
+				return -EINVAL;
+			}
+			o->policies[o->n_policies++] = optarg;
+			break;
+		case 'H':
+			o->home = optarg;
 			break;
 		case 'y':
 			o->syscalls = true;
@@ -248,8 +419,50 @@ static int exit_status_of(int status)
 	return AW_EXIT_FAIL;
 }
 
-/* Stream events until CMD exits; forward SIGINT/SIGTERM/SIGHUP to it meanwhile. */
-static int supervise(struct observe *obs, struct stream *st, struct sink *sink, pid_t child)
+static const char *rule_name(const void *ctx, __u32 rule_id)
+{
+	return enforce__rule_name(ctx, rule_id);
+}
+
+/*
+ * Load the --policy files (every error printed as file:line:col), compile them for this agent
+ * and put them in force. An error refuses to run CMD: it would run unconfined.
+ */
+static int start_policy(const struct exec_opts *o, const struct aw_capabilities *caps,
+			struct observe *obs, struct stream *st, const char *cgroup,
+			const struct aw_agent *agent, struct enforce **out)
+{
+	char cwd[PATH_MAX];
+	struct enforce_agent ea = {
+		.slot = agent->slot,
+		.name = agent->name,
+		.cgroup = cgroup,
+		.home = o->home ? o->home : getenv("HOME"),
+		.workspace = o->workspace ? o->workspace : getcwd(cwd, sizeof(cwd)),
+	};
+	int fd[POLICY_MAP__COUNT], err;
+
+	observe__policy_map_fds(obs, fd);
+	err = enforce__open(out, (char *const *)o->policies, o->n_policies, caps, fd);
+	if (err)
+		return err;
+	err = enforce__add_agent(*out, &ea);
+	if (err)
+		return err;
+	stream__set_rule_names(st, rule_name, *out);
+	if (caps->file != AW_LEVEL_LSM)
+		log_warn("policy: this kernel cannot refuse file, exec or syscall operations "
+			 "(no BPF-LSM): those rules only report (or kill, with fallback: kill); "
+			 "network rules are enforced by cgroup hooks");
+	return 0;
+}
+
+/*
+ * Stream events until CMD exits; forward SIGINT/SIGTERM to it meanwhile; SIGHUP reopens the
+ * events file and reloads the policy.
+ */
+static int supervise(struct observe *obs, struct stream *st, struct sink *sink, struct enforce *enf,
+		     struct exec_instance *in, pid_t child)
 {
 	int status = 0, err;
 
@@ -258,13 +471,16 @@ static int supervise(struct observe *obs, struct stream *st, struct sink *sink, 
 		if (err < 0 && err != -EINTR)
 			log_errno(err, "ring buffer 'events': poll");
 		stream__flush(st);
+		instance_serve(in);
 		if (pending_signal) {
 			int sig = pending_signal;
 
 			pending_signal = 0;
-			if (sig == SIGHUP)
+			if (sig == SIGHUP) {
 				sink__reopen(sink);
-			else
+				if (enf)
+					enforce__reload(enf); /* a bad policy keeps the old one */
+			} else
 				kill(child, sig);
 		}
 		pid_t r = waitpid(child, &status, WNOHANG);
@@ -273,6 +489,91 @@ static int supervise(struct observe *obs, struct stream *st, struct sink *sink, 
 		if (r < 0 && errno != EINTR)
 			return log_errno(errno, "waitpid"), AW_EXIT_FAIL;
 	}
+}
+
+/* Forward SIGINT and SIGTERM to CMD while waiting for it (see exec_with_daemon). */
+static int wait_forwarding(pid_t child)
+{
+	int status;
+
+	for (;;) {
+		if (pending_signal) {
+			kill(child, pending_signal);
+			pending_signal = 0;
+		}
+		if (waitpid(child, &status, 0) == child)
+			return exit_status_of(status);
+		if (errno != EINTR)
+			return log_errno(errno, "waitpid"), AW_EXIT_FAIL;
+	}
+}
+
+/*
+ * The daemon watches: make CMD's cgroup where the daemon says, register it over the socket
+ * before CMD exists (as race-free as the standalone path), and hand it back afterwards.
+ */
+static int exec_with_daemon(const struct exec_opts *o, struct control_conn *conn, char **cmd)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	struct aw_agent agent = {};
+	char parent[PATH_MAX], cgroup[PATH_MAX], suffix[40];
+	int err, rc = AW_EXIT_FAIL;
+	pid_t child;
+
+	snprintf(agent.name, sizeof(agent.name), "%s", o->name ? o->name : basename(cmd[0]));
+	if (o->session)
+		snprintf(agent.session_uid, sizeof(agent.session_uid), "%s", o->session);
+	err = control_exec__hello(conn, parent, sizeof(parent));
+	if (err)
+		return log_errno(err, "control socket: hello"), AW_EXIT_FAIL;
+	if (o->cgroup_parent)
+		snprintf(parent, sizeof(parent), "%s", o->cgroup_parent);
+	random_uuid(suffix, sizeof(suffix));
+	if (snprintf(cgroup, sizeof(cgroup), "%s/%s-%.8s", parent, agent.name, suffix) >=
+	    (int)sizeof(cgroup)) {
+		log_error("cgroup '%s': path too long", parent);
+		return AW_EXIT_FAIL;
+	}
+	err = cgroup__mkdir_p(cgroup);
+	if (err) {
+		log_errno(err, "cgroup '%s': mkdir", cgroup);
+		goto out_rm_cgroup;
+	}
+	err = control_exec__register(conn, cgroup, &agent, o->session != NULL);
+	if (err) {
+		if (err != -EREMOTEIO)
+			log_errno(err, "cgroup '%s': register with the daemon", cgroup);
+		goto out_rm_cgroup;
+	}
+	/* Without SA_RESTART, so that a signal wakes waitpid to forward it. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	child = fork();
+	if (child < 0) {
+		log_errno(errno, "fork");
+		goto out_unregister;
+	}
+	if (child == 0)
+		run_agent(cgroup, &agent, o->workspace, cmd);
+	rc = wait_forwarding(child);
+	cgroup__kill_all(cgroup);
+	/* Removed before unregistering: the daemon then has every event of CMD's processes. */
+	err = cgroup__remove(cgroup, 2000);
+	if (err)
+		log_errno(err, "cgroup '%s': remove", cgroup);
+	if (o->summary)
+		fprintf(stderr,
+			"agentwatch: summary: agent '%s' %s (session %s): events went to "
+			"the daemon's sinks\n",
+			agent.name, agent.agent_uid, agent.session_uid);
+out_unregister:
+	control_exec__unregister(conn, cgroup);
+out_rm_cgroup:
+	cgroup__remove(cgroup, 2000);
+	if (!o->cgroup_parent)
+		rmdir(parent); /* fails, as it should, while another agent still uses it */
+	return rc;
 }
 
 int do_exec(int argc, char **argv)
@@ -284,8 +585,11 @@ int do_exec(int argc, char **argv)
 	struct aw_agent agent = {.slot = 1};
 	char cgroup[PATH_MAX], parent[PATH_MAX];
 	struct observe *obs = NULL;
+	struct enforce *enf = NULL;
 	struct stream *st = NULL;
 	struct sink *sink;
+	struct exec_instance inst = {.base.ops = &tee_ops, .epfd = -1};
+	char pin[32];
 	__u64 cgid;
 	int err, rc = AW_EXIT_FAIL, cgfd = -1;
 	pid_t child;
@@ -294,6 +598,20 @@ int do_exec(int argc, char **argv)
 	if (err)
 		return err > 0 ? AW_EXIT_OK : AW_EXIT_USAGE;
 	argv += optind;
+
+	/* A daemon, if one runs, watches CMD, unless exec is asked to stream by itself. */
+	if (!o.events && !o.syscalls && !o.n_policies) {
+		struct control_conn conn;
+
+		err = control_conn__open(&conn, o.socket ? o.socket : CONTROL_SOCKET_DEFAULT);
+		if (!err) {
+			rc = exec_with_daemon(&o, &conn, argv);
+			control_conn__close(&conn);
+			return rc;
+		}
+		if (o.socket)
+			return log_errno(err, "control socket '%s'", o.socket), AW_EXIT_FAIL;
+	}
 
 	feat = calloc(1, sizeof(*feat));
 	if (!feat)
@@ -345,18 +663,32 @@ int do_exec(int argc, char **argv)
 	oo.cgroup_fd = cgfd;
 	oo.syscalls = o.syscalls;
 	oo.syscall_events = o.syscall_events;
+	oo.enforce = o.n_policies > 0;
 	err = observe__open_and_load(&obs, &oo);
 	if (err)
 		goto out_close_sink;
-	err = stream__new(&st, sink, &caps);
+	inst.sink = sink;
+	err = stream__new(&st, &inst.base, &caps);
 	if (err)
 		goto out_destroy_obs;
-	/* Registered and attached before CMD exists: its first instruction is already watched. */
+	snprintf(pin, sizeof(pin), "exec-%d", getpid());
+	err = observe__pin(obs, pin);
+	if (err)
+		goto out_free_stream;
+	/*
+	 * Registered, its policy in force and the programs attached before CMD exists: its first
+	 * instruction is already watched and confined.
+	 */
 	err = observe__add_agent(obs, cgid, &agent);
+	if (!err && o.n_policies)
+		err = start_policy(&o, &caps, obs, st, cgroup, &agent, &enf);
 	if (!err)
 		err = observe__attach(obs);
 	if (err)
-		goto out_free_stream;
+		goto out_free_enforce;
+	inst.agent = (struct registry_agent){
+		.agent = agent, .cgroup_id = cgid, .path = cgroup, .source = REGISTRY_CLIENT};
+	instance_open(&inst, pin, o.socket ? o.socket : CONTROL_SOCKET_DEFAULT);
 
 	/* Loading parsed the kernel BTF several times over; give that memory back. */
 	malloc_trim(0);
@@ -372,7 +704,7 @@ int do_exec(int argc, char **argv)
 	if (child == 0)
 		run_agent(cgroup, &agent, o.workspace, argv);
 
-	rc = supervise(obs, st, sink, child);
+	rc = supervise(obs, st, sink, enf, &inst, child);
 	/* What CMD left behind goes with it, so the cgroup can be removed. */
 	cgroup__kill_all(cgroup);
 	err = cgroup__remove(cgroup, 2000);
@@ -383,6 +715,9 @@ int do_exec(int argc, char **argv)
 	stream__flush(st);
 	if (o.summary)
 		print_summary(obs, st, o.syscalls);
+out_free_enforce:
+	instance_close(&inst);
+	enforce__free(enf);
 out_free_stream:
 	stream__free(st);
 out_destroy_obs:

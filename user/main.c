@@ -14,7 +14,13 @@ static int do_version(int argc, char **argv);
 static int do_help(int argc, char **argv);
 
 static const struct cli_verb verbs[] = {
+	{"run", do_run, "the node daemon: watch the cgroups that match globs as agents"},
 	{"exec", do_exec, "run a command as a watched agent and stream its events"},
+	{"events", do_events, "follow the daemon's events, or show its agents and counters"},
+	{"top", do_top, "live per-agent view: rates, denials, egress; drill into one agent"},
+	{"detect", do_detect, "find anomalies and campaigns in the event stream (OCSF 2004)"},
+	{"rules", do_rules,
+	 "check, dump and explain policies (AgentPolicy YAML), no kernel needed"},
 	{"doctor", do_doctor, "say what this kernel lets agentwatch observe and enforce"},
 	{"version", do_version, "print the version of agentwatch and of libbpf"},
 	{"help", do_help, "show this help"},
@@ -35,6 +41,9 @@ static void usage(FILE *out)
 		     "      --version   same as the version verb\n"
 		     "\nEXAMPLES\n"
 		     "  agentwatch exec -- sh -c 'cat /etc/hostname'   watch one command\n"
+		     "  agentwatch run --watch '/sys/fs/cgroup/kubepods.slice/**'   the daemon\n"
+		     "  agentwatch events --follow   the daemon's events as they happen\n"
+		     "  agentwatch top               every agent on this node, live\n"
 		     "  agentwatch doctor            what can be enforced on this kernel\n"
 		     "  agentwatch doctor --json     the same, for scripts\n"
 		     "  agentwatch -v doctor         with libbpf's log of every probe\n");

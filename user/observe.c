@@ -31,9 +31,11 @@ struct observe {
 	int delivered;
 };
 
+/* Syscall entries whose flags the open exit tracepoints need (no LSM: file opens come from there). */
 static const char *const tracepoint_file_progs[] = {
-	"tp_sys_enter_openat", "tp_sys_enter_open", "tp_sys_enter_creat",  "tp_sys_exit_openat",
-	"tp_sys_exit_open",    "tp_sys_exit_creat", "tp_sys_exit_openat2",
+	"tp_sys_enter_openat",
+	"tp_sys_enter_open",
+	"tp_sys_enter_creat",
 };
 
 /*
@@ -146,16 +148,30 @@ int observe__open_and_load(struct observe **out, const struct observe_opts *opts
 	 * elsewhere no lsm/ program loads and opens come from the syscall tracepoints.
 	 */
 	bpf_object__for_each_program (prog, o->skel->obj) {
+		const char *name = bpf_program__name(prog);
+		bool decides = strstr(name, "_decide") != NULL;
+
 		if (strncmp(bpf_program__section_name(prog), "lsm/", 4) == 0)
-			bpf_program__set_autoload(prog, opts->lsm_file_open);
+			bpf_program__set_autoload(prog, opts->lsm_file_open && opts->enforce);
+		/* The observe-only and the deciding variant of a hook: exactly one loads. */
+		if (strncmp(name, "tp_sched_process_exec", 21) == 0)
+			bpf_program__set_autoload(prog, decides == (!opts->lsm_file_open &&
+								    opts->enforce));
+		if (strncmp(name, "tp_sys_exit_", 12) == 0)
+			bpf_program__set_autoload(prog,
+						  !opts->lsm_file_open && decides == opts->enforce);
 	}
-	o->skel->rodata->lsm_enforcing = opts->lsm_file_open;
-	if (opts->lsm_file_open)
+	/* Observation alone needs one LSM hook; the enforcement hooks cost verification time. */
+	bpf_program__set_autoload(o->skel->progs.lsm_file_open,
+				  opts->lsm_file_open && !opts->enforce);
+	bpf_program__set_autoload(o->skel->progs.lsm_file_open_decide,
+				  opts->lsm_file_open && opts->enforce);
+	o->skel->rodata->net_verdicts = opts->enforce;
+	if (opts->lsm_file_open && opts->enforce)
 		choose_lsm_variants(o->skel);
 	bpf_object__for_each_program (prog, o->skel->obj) {
 		if (strncmp(bpf_program__name(prog), "tp_sc_", 6) == 0)
-			bpf_program__set_autoload(prog, !opts->lsm_file_open &&
-								opts->syscall_class_fallback &&
+			bpf_program__set_autoload(prog, !opts->lsm_file_open && opts->enforce &&
 								tracepoint_exists(prog));
 	}
 	for (i = 0; i < sizeof(tracepoint_file_progs) / sizeof(tracepoint_file_progs[0]); i++) {
@@ -200,7 +216,8 @@ out_free:
 int observe__add_agent(struct observe *o, __u64 cgroup_id, const struct aw_agent *agent)
 {
 	int fd = bpf_map__fd(o->skel->maps.unwatched_cgroups);
-	__u64 key;
+	__u64 key, next;
+	bool more;
 	int err;
 
 	if (agent->slot == 0 || agent->slot >= AW_AGENT_SLOTS)
@@ -212,9 +229,17 @@ int observe__add_agent(struct observe *o, __u64 cgroup_id, const struct aw_agent
 	if (err)
 		return log_errno(errno, "map 'agents_by_cgroup': add cgroup %llu",
 				 (unsigned long long)cgroup_id);
-	/* A cgroup remembered as unwatched may now sit under this agent. */
-	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
+	/*
+	 * A cgroup remembered as unwatched may now sit under this agent. Step with a cursor:
+	 * restarting from the first key would never end once programs are attached, as lsm/bpf
+	 * puts our own cgroup back into the map on every bpf() call of this loop.
+	 */
+	more = bpf_map_get_next_key(fd, NULL, &key) == 0;
+	while (more) {
+		more = bpf_map_get_next_key(fd, &key, &next) == 0;
 		bpf_map_delete_elem(fd, &key);
+		key = next;
+	}
 	return 0;
 }
 
@@ -350,7 +375,9 @@ int observe__syscall_counts(struct observe *o, __u32 slot,
 static struct bpf_map *pinned_maps(struct observe *o, int i)
 {
 	struct bpf_map *maps[] = {o->skel->maps.agents_by_cgroup, o->skel->maps.agent_counters,
-				  o->skel->maps.syscall_counts, o->skel->maps.drops_by_reason};
+				  o->skel->maps.syscall_counts,	  o->skel->maps.drops_by_reason,
+				  o->skel->maps.policy_config,	  o->skel->maps.policy_of_slot,
+				  o->skel->maps.policy_defaults};
 
 	return i < (int)(sizeof(maps) / sizeof(maps[0])) ? maps[i] : NULL;
 }

@@ -25,9 +25,10 @@ struct observe_opts {
 	int n_watch_prefixes;
 	const char *watch_prefixes[AW_WATCH_PREFIXES];
 	bool syscalls; /* attach sys_enter: per-agent syscall counts */
-	/* A policy may deny syscall classes: without BPF-LSM, watch those syscalls' entries
-	 * (to report, or SIGKILL under AW_DEF_FALLBACK_KILL) */
-	bool syscall_class_fallback;
+	/* Policies may apply: load the enforcement hooks (BPF-LSM), or without BPF-LSM the
+	 * tracepoint decisions and the syscall-class tracepoints (report, or SIGKILL under
+	 * AW_DEF_FALLBACK_KILL). Without it only observation programs load. */
+	bool enforce;
 	struct aw_syscall_mask syscall_events; /* and one event per entry of these */
 	__u64 wakeup_bytes;  /* unread bytes in the ring that force a wake-up; 0 = default */
 	int poll_timeout_ms; /* the timer flush: longest an event waits without a wake-up */

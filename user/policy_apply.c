@@ -41,25 +41,95 @@ static __u32 key_gen(enum policy_map map, const void *key)
 	return map == POLICY_MAP_NET_RULES ? words[1] : words[0];
 }
 
+static const size_t val_sizes[POLICY_MAP__COUNT] = {
+	[POLICY_MAP_CONFIG] = sizeof(struct aw_policy_config),
+	[POLICY_MAP_OF_SLOT] = sizeof(__u32),
+	[POLICY_MAP_DEFAULTS] = sizeof(struct aw_policy_defaults),
+	[POLICY_MAP_FILE_RULES] = sizeof(struct aw_rule_val),
+	[POLICY_MAP_FILE_INODES] = sizeof(struct aw_rule_val),
+	[POLICY_MAP_NAME_GLOBS] = sizeof(struct aw_name_glob),
+	[POLICY_MAP_BINSETS] = sizeof(__u8),
+	[POLICY_MAP_NET_RULES] = sizeof(struct aw_net_val),
+};
+
 static int bpf_update(struct policy_backend *b, enum policy_map map, const void *key,
 		      const void *val)
 {
 	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
+	struct policy_batch *q = &bb->batch[map];
 
-	if (bpf_map_update_elem(bb->fd[map], key, val, BPF_ANY))
-		return log_errno(errno, "map '%s': update", map_names[map]);
+	/* The switch itself (policy_config) and LPM tries (no batch op) go one at a time. */
+	if (map == POLICY_MAP_CONFIG || map == POLICY_MAP_NET_RULES) {
+		if (bpf_map_update_elem(bb->fd[map], key, val, BPF_ANY))
+			return log_errno(errno, "map '%s': update", map_names[map]);
+		return 0;
+	}
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 1024;
+		unsigned char *k = realloc(q->keys, cap * key_sizes[map]);
+		unsigned char *v = k ? realloc(q->vals, cap * val_sizes[map]) : NULL;
+
+		if (k)
+			q->keys = k;
+		if (!v)
+			return -ENOMEM;
+		q->vals = v;
+		q->cap = cap;
+	}
+	memcpy(q->keys + q->n * key_sizes[map], key, key_sizes[map]);
+	memcpy(q->vals + q->n * val_sizes[map], val, val_sizes[map]);
+	q->n++;
 	return 0;
 }
 
-static int bpf_delete_gen(struct policy_backend *b, enum policy_map map, __u32 gen)
+static int bpf_flush(struct policy_backend *b)
 {
 	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
-	size_t ksz = key_sizes[map], n = 0, cap = 0, i;
+	int map;
+
+	for (map = 0; map < POLICY_MAP__COUNT; map++) {
+		struct policy_batch *q = &bb->batch[map];
+		size_t done = 0;
+
+		while (done < q->n) {
+			__u32 count = q->n - done;
+			LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+
+			if (bpf_map_update_batch(bb->fd[map], q->keys + done * key_sizes[map],
+						 q->vals + done * val_sizes[map], &count, &opts)) {
+				int err = errno;
+				size_t total = q->n;
+
+				q->n = 0;
+				return log_errno(err, "map '%s': batch update (%zu of %zu written)",
+						 map_names[map], done + count, total);
+			}
+			done += count;
+		}
+		q->n = 0;
+	}
+	return 0;
+}
+
+void policy_backend__bpf_free(struct policy_backend_bpf *b)
+{
+	int map;
+
+	for (map = 0; map < POLICY_MAP__COUNT; map++) {
+		free(b->batch[map].keys);
+		free(b->batch[map].vals);
+		memset(&b->batch[map], 0, sizeof(b->batch[map]));
+	}
+}
+
+/* Collect the keys of `gen`, key by key (an LPM trie has no batch operations). */
+static int collect_gen_keys(int fd, enum policy_map map, __u32 gen, unsigned char **out,
+			    size_t *n_out)
+{
+	size_t ksz = key_sizes[map], n = 0, cap = 0;
 	unsigned char key[64], next[64], *doomed = NULL;
-	int fd = bb->fd[map];
 	bool more;
 
-	/* Collect first: deleting while iterating a hash map can restart the walk. */
 	more = bpf_map_get_next_key(fd, NULL, key) == 0;
 	while (more) {
 		more = bpf_map_get_next_key(fd, key, next) == 0;
@@ -79,8 +149,96 @@ static int bpf_delete_gen(struct policy_backend *b, enum policy_map map, __u32 g
 		}
 		memcpy(key, next, ksz);
 	}
-	for (i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, doomed + i * ksz);
+	*out = doomed;
+	*n_out = n;
+	return 0;
+}
+
+/* The same for hash maps, many keys per syscall. */
+static int collect_gen_keys_batch(int fd, enum policy_map map, __u32 gen, unsigned char **out,
+				  size_t *n_out)
+{
+	size_t ksz = key_sizes[map], vsz = val_sizes[map], n = 0, cap = 0;
+	const __u32 chunk = 4096;
+	unsigned char *keys = malloc(chunk * ksz), *vals = malloc(chunk * vsz);
+	unsigned char *doomed = NULL;
+	__u64 in_batch = 0, out_batch = 0;
+	bool first = true, done = false;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!done) {
+		__u32 count = chunk, i;
+
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, vals,
+					 &count, NULL)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				goto out;
+			}
+			done = true; /* the last chunk: count says how many it holds */
+		}
+		first = false;
+		in_batch = out_batch;
+		for (i = 0; i < count; i++) {
+			if (key_gen(map, keys + i * ksz) != gen)
+				continue;
+			if (n == cap) {
+				unsigned char *grown;
+
+				cap = cap ? cap * 2 : 1024;
+				grown = realloc(doomed, cap * ksz);
+				if (!grown) {
+					err = -ENOMEM;
+					goto out;
+				}
+				doomed = grown;
+			}
+			memcpy(doomed + n++ * ksz, keys + i * ksz, ksz);
+		}
+	}
+out:
+	free(keys);
+	free(vals);
+	if (err) {
+		free(doomed);
+		return err;
+	}
+	*out = doomed;
+	*n_out = n;
+	return 0;
+}
+
+static int bpf_delete_gen(struct policy_backend *b, enum policy_map map, __u32 gen)
+{
+	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
+	unsigned char *doomed = NULL;
+	int fd = bb->fd[map], err;
+	size_t n = 0, i;
+
+	/* Collect first: deleting while iterating a hash map can restart the walk. */
+	if (map == POLICY_MAP_NET_RULES)
+		err = collect_gen_keys(fd, map, gen, &doomed, &n);
+	else
+		err = collect_gen_keys_batch(fd, map, gen, &doomed, &n);
+	if (err)
+		return err;
+	if (map == POLICY_MAP_NET_RULES) {
+		for (i = 0; i < n; i++)
+			bpf_map_delete_elem(fd, doomed + i * key_sizes[map]);
+	} else {
+		for (i = 0; i < n;) {
+			__u32 count = n - i;
+
+			if (bpf_map_delete_batch(fd, doomed + i * key_sizes[map], &count, NULL) &&
+			    count == 0)
+				break;
+			i += count;
+		}
+	}
 	free(doomed);
 	return (int)n;
 }
@@ -97,7 +255,9 @@ static int bpf_config(struct policy_backend *b, struct aw_policy_config *cfg)
 
 void policy_backend__bpf(struct policy_backend_bpf *b, const int fd[POLICY_MAP__COUNT])
 {
+	memset(b, 0, sizeof(*b));
 	b->ops.update = bpf_update;
+	b->ops.flush = bpf_flush;
 	b->ops.delete_gen = bpf_delete_gen;
 	b->ops.config = bpf_config;
 	memcpy(b->fd, fd, sizeof(b->fd));
@@ -128,6 +288,11 @@ static int write_inode(struct inode_writer *w, const char *path, const struct st
 	struct aw_rule_val val;
 	int err;
 
+	/* Half of file_inodes is this generation's: beyond that, paths still match. */
+	if (w->written >= POLICY_INODES_MAX) {
+		w->skipped++;
+		return 0;
+	}
 	err = policy_image__inode_value(w->img, w->set, path, &val);
 	if (err == -ENOENT)
 		return 0; /* an except: leaves this file free */
@@ -335,6 +500,8 @@ int policy_apply(struct policy_backend *b, const struct policy_image *img,
 	/* Leftovers of an earlier failed apply must not mix into this generation. */
 	delete_generation(b, gen, NULL);
 	err = write_image(b, img, gen, st);
+	if (!err && b->flush)
+		err = b->flush(b);
 	if (err) {
 		delete_generation(b, gen, NULL);
 		return err;

@@ -37,19 +37,29 @@ struct policy_backend {
 	/* Write one record. */
 	int (*update)(struct policy_backend *b, enum policy_map map, const void *key,
 		      const void *val);
+	/* Make every update so far visible (a batching backend writes them here). */
+	int (*flush)(struct policy_backend *b);
 	/* Delete every key of `gen` from `map`; returns the number deleted or -errno. */
 	int (*delete_gen)(struct policy_backend *b, enum policy_map map, __u32 gen);
 	/* The active policy_config (gen 0 when no policy was ever applied). */
 	int (*config)(struct policy_backend *b, struct aw_policy_config *cfg);
 };
 
+struct policy_batch {
+	unsigned char *keys, *vals;
+	size_t n, cap;
+};
+
+/* Updates are batched per map (BPF_MAP_UPDATE_BATCH) and written by flush. */
 struct policy_backend_bpf {
 	struct policy_backend ops;
 	int fd[POLICY_MAP__COUNT];
+	struct policy_batch batch[POLICY_MAP__COUNT];
 };
 
-/* A backend over map fds, in enum policy_map order. */
+/* A backend over map fds, in enum policy_map order; policy_backend__bpf_free releases it. */
 void policy_backend__bpf(struct policy_backend_bpf *b, const int fd[POLICY_MAP__COUNT]);
+void policy_backend__bpf_free(struct policy_backend_bpf *b);
 
 struct policy_apply_stats {
 	__u32 gen;	      /* the generation now active */
@@ -61,6 +71,8 @@ struct policy_apply_stats {
 
 /* Files one inode request may enter (a walk of a large protected tree stops there). */
 #define POLICY_INODES_PER_REQ 20000
+/* file_inodes entries of one generation (the map holds two); more are skipped, counted. */
+#define POLICY_INODES_MAX 32768
 
 int policy_apply(struct policy_backend *b, const struct policy_image *img,
 		 struct policy_apply_stats *st);

@@ -71,4 +71,9 @@ struct sink *sink_stdout__new(void);
 /* JSON lines appended to `path` (created 0640 if absent); reopen follows log rotation. */
 struct sink *sink_file__new(const char *path);
 
+/*
+ * Kafka: sink_kafka__new() in sink_kafka.h (librdkafka, with the on-disk spool of spool.h and
+ * Prometheus metrics of metrics.h); its extra counters through sink_kafka__stats().
+ */
+
 #endif /* AGENTWATCH_SINK_H */

@@ -211,8 +211,8 @@ _Static_assert(sizeof(struct aw_cgroup_event) == 104, "aw_cgroup_event wire size
 /* Bounds on the strings a record carries. */
 #define AW_PATH_DEPTH 48 /* path components walked from a dentry; deeper paths are cut at the top */
 #define AW_PATH_MAX   4096
-#define AW_ARGV_MAX 1024
-#define AW_CWD_MAX  1024
+#define AW_ARGV_MAX   1024
+#define AW_CWD_MAX    1024
 
 /* Ring-buffer drop reasons, counted per CPU (map `drops_by_reason`). */
 enum {

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The syscall microbenchmark where BPF-LSM is active: in the VM harness (tests/vm/run.sh, Debian's
+# kernel under QEMU/TCG), file opens come from lsm/file_open and no syscall tracepoint is
+# attached. TCG distorts absolute times, so only ratios are reported, named vm.* with
+# env=vm_tcg_ratios_only.
+#
+# Loading an agent takes about 90 s under TCG (the verifier, emulated), so an agent is loaded
+# once per configuration rather than once per round: the agent's command is a small server that
+# runs each measurement inside the agent when asked. Rounds interleave the watched run (inside the
+# agent) with the unwatched one (outside it, the agent loaded); the no-agent baseline is measured
+# in rounds before, between and after the two agents (base, observe phase, base, enforce phase,
+# base), and each phase is compared with the median of the baselines around it. Because those
+# are not interleaved, vm.syscall.OP.CFG_vs_unwatched also gives watched against unwatched,
+# round by round, which is.
+#
+# AW_BENCH_VM_ROUNDS (default AW_BENCH_ROUNDS, else 5). AW_BENCH_QUICK=1 skips it unless
+# AW_BENCH_VM=1; AW_BENCH_VM=0 always skips it. AW_BENCH_VM_TIMEOUT (default 900 s).
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+
+host() {
+	if [ "${AW_BENCH_VM:-}" = 0 ] || { [ -n "${AW_BENCH_QUICK:-}" ] && [ "${AW_BENCH_VM:-}" != 1 ]; }; then
+		echo "SKIP vm: skipped (AW_BENCH_VM=0 or AW_BENCH_QUICK; AW_BENCH_VM=1 runs it)"
+		return 0
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "SKIP vm: needs root"
+		return 0
+	fi
+	local err rc
+	err=$(mktemp)
+	if ! bash "$top/tools/vm-kernel.sh" >/dev/null 2>"$err"; then
+		echo "SKIP vm: tools/vm-kernel.sh failed: $(tail -n 1 "$err")"
+		rm -f "$err"
+		return 0
+	fi
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		echo "SKIP vm: qemu-system-x86_64 not found"
+		rm -f "$err"
+		return 0
+	fi
+	cd "$top" || return 1
+	AGENTWATCH_BENCH_ROUNDS=${AW_BENCH_VM_ROUNDS:-${AW_BENCH_ROUNDS:-5}} \
+		tests/vm/run.sh --timeout "${AW_BENCH_VM_TIMEOUT:-900}" -- \
+		bash tests/bench/vm-lsm.bench.sh --guest 2>"$err"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "SKIP vm: the guest failed (exit $rc): $(grep -v '^#' "$err" | tail -n 3 | tr '\n' ' ')"
+	fi
+	grep '^#' "$err" >&2
+	rm -f "$err"
+	return 0
+}
+
+guest() {
+	local aw=$top/build/agentwatch bench=$top/build/agentwatch-bench-syscall
+	local rounds=${AGENTWATCH_BENCH_ROUNDS:-5} tmp=/tmp/aw-bench-vm
+	declare -A n=([getppid]=200000 [openat-fail]=10000 [open-close]=10000 [connect]=200)
+	local ops="getppid openat-fail open-close connect"
+	if ! grep -qw bpf /sys/kernel/security/lsm 2>/dev/null; then
+		echo "SKIP vm: BPF-LSM is not active in the guest ($(cat /sys/kernel/security/lsm 2>/dev/null))"
+		return 0
+	fi
+	mkdir -p "$tmp"
+	# The guest's root is 9p; an open there is a round trip to the host. /etc/hostname comes from
+	# tmpfs instead, as it would from a local disk.
+	cp /etc/hostname "$tmp/hostname" && mount --bind "$tmp/hostname" /etc/hostname
+
+	# The agent's command: run "OP N" requests from a fifo, inside the agent, answer on another.
+	cat >"$tmp/server.sh" <<-EOF
+		exec 3<>"\$1" 4<>"\$2"
+		while read -r op count <&3; do
+			[ "\$op" = quit ] && exit 0
+			"$bench" "\$op" "\$count" >&4
+		done
+	EOF
+	local agent="" raw=$tmp/raw
+	: >"$raw"
+	: >"$tmp/loads"
+	measure() { # CONFIG: every op once, outside any agent
+		local op
+		for op in $ops; do echo "$op $1 $("$bench" "$op" "${n[$op]}" | awk '{print $2}')" >>"$raw"; done
+	}
+	measure_in() { # CONFIG: every op once, inside the agent
+		local op v
+		for op in $ops; do
+			echo "$op ${n[$op]}" >"$tmp/in"
+			read -r _ v <"$tmp/out"
+			echo "$op $1 $v" >>"$raw"
+		done
+	}
+	start_agent() { # ARGS...
+		rm -f "$tmp/in" "$tmp/out" "$tmp/ev.json"
+		mkfifo "$tmp/in" "$tmp/out"
+		: >"$tmp/ev.json"
+		"$aw" exec --events "$tmp/ev.json" "$@" -- bash "$tmp/server.sh" "$tmp/in" "$tmp/out" \
+			2>"$tmp/agent.err" &
+		agent=$!
+		local t0=$SECONDS
+		while ! [ -s "$tmp/ev.json" ]; do
+			kill -0 "$agent" 2>/dev/null || { cat "$tmp/agent.err" >&2; return 1; }
+			sleep 0.2
+		done
+		echo "# vm: agent $* loaded in $((SECONDS - t0)) s" >&2
+		echo "RESULT vm.agent_load.$name $((SECONDS - t0)) s env=vm_tcg" >>"$tmp/loads"
+	}
+	stop_agent() {
+		echo "quit 0" >"$tmp/in"
+		wait "$agent"
+		agent=
+	}
+	phase() { # NAME ARGS...: load the agent, interleave unwatched and watched rounds, unload
+		local name=$1 r
+		shift
+		start_agent "$@" || return 1 # (start_agent reads $name)
+		for r in $(seq "$rounds"); do
+			if [ $((r % 2)) -eq 1 ]; then
+				measure "${name}_unwatched"
+				measure_in "$name"
+			else
+				measure_in "$name"
+				measure "${name}_unwatched"
+			fi
+		done
+		stop_agent
+		grep -c '"source":"lsm"' "$tmp/ev.json" | sed 's/^/# vm: file events from lsm: /' >&2
+	}
+	bases() { # NAME
+		local r
+		for r in $(seq "$rounds"); do measure "$1"; done
+	}
+
+	measure warmup # TCG translates each code path once; not counted
+	bases base0
+	phase observe || return 1
+	bases base1
+	phase enforce --policy "$top/rules/default.yaml" --workspace "$tmp" || return 1
+	bases base2
+	cat "$tmp/loads"
+
+	/usr/bin/python3 - "$raw" "$rounds" <<-'PY'
+		import statistics, sys
+		raw, rounds = sys.argv[1], int(sys.argv[2])
+		v = {}
+		for line in open(raw):
+		    op, cfg, ns = line.split()
+		    v.setdefault((op, cfg), []).append(float(ns))
+		med = statistics.median
+		for op in ("getppid", "openat-fail", "open-close", "connect"):
+		    for name, around in (("observe", ("base0", "base1")), ("enforce", ("base1", "base2"))):
+		        base = med(v[(op, around[0])] + v[(op, around[1])])
+		        for cfg in (name, name + "_unwatched"):
+		            ratios = [x / base for x in v[(op, cfg)]]
+		            print("RESULT vm.syscall.%s.%s %.3f x ratio=%.3f min=%.3f rounds=%d env=vm_tcg_ratios_only" % (
+		                op, cfg, med(ratios), med(ratios), min(ratios), len(ratios)))
+		        # Watched against unwatched, round by round while the agent is loaded: interleaved.
+		        ratios = [a / b for a, b in zip(v[(op, name)], v[(op, name + "_unwatched")])]
+		        print("RESULT vm.syscall.%s.%s_vs_unwatched %.3f x ratio=%.3f min=%.3f rounds=%d env=vm_tcg_ratios_only" % (
+		            op, name, med(ratios), med(ratios), min(ratios), len(ratios)))
+	PY
+}
+
+if [ "${1:-}" = --guest ]; then guest; else host; fi

@@ -1,0 +1,552 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The Kafka sink end to end, against the mock cluster (build/agentwatch-mock-kafka, 3 brokers)
+# with kcat as an independent consumer (no consumer group: every partition from the start):
+#   a  records are valid OCSF 1.8.0, with the right key, timestamp and headers; topic per class;
+#      failing produce requests are retried
+#   b  all brokers down for 30 s under load: every event arrives afterwards (duplicates allowed)
+#   c  SIGTERM mid-stream (brokers down; then slow brokers with records in flight), restart:
+#      the spool is replayed, nothing lost
+#   d  SIGKILL: the loss is what librdkafka held in memory, measured and printed
+#   e  a spool segment truncated mid-record and one corrupted: both skipped, the rest replayed
+#   f  spool full: gap events whose counts add up to exactly what is missing
+#   metrics: promtool check on a scrape taken during the outage
+#
+# The producer is one variable, KAFKA_PRODUCER (default: the load generator). Anything that
+# takes the load generator's options (-b -t -X --spool --spool-max -n -r --first-id --node
+# --flush-timeout --drain-timeout --progress --metrics) and prints its summary line
+# ("loadgen: written=.. last_id=.. spooled=.. spool_after_close=.. ...") on stderr can stand in,
+# such as a wrapper around `agentwatch run --sink kafka` with a workload of its own.
+. "$(dirname "$0")/../lib/t.sh"
+
+BUILD=${BUILD:-$T_ROOT/build}
+MOCK=$BUILD/agentwatch-mock-kafka
+KAFKA_PRODUCER=${KAFKA_PRODUCER:-$BUILD/agentwatch-kafka-loadgen}
+NODE=node-e2e-7f3a
+SCHEMA=$T_ROOT/tests/ocsf/schema-1.8.0
+[ -d "$SCHEMA" ] || SCHEMA=$T_ROOT/../shared/ocsf/schema-1.8.0
+
+for need in kcat python3; do
+	if ! command -v $need >/dev/null; then
+		t_skip kafka "$need not installed (tools/install-deps.sh test)"
+		exit 0
+	fi
+done
+for bin in "$MOCK" "${KAFKA_PRODUCER%% *}"; do
+	if [ ! -x "$bin" ]; then
+		t_skip kafka "$bin not built (run make)"
+		exit 0
+	fi
+done
+
+work=$(mktemp -d /tmp/aw-kafka.XXXXXX)
+mock_pid=
+producer_pid=
+cleanup() {
+	[ -n "$producer_pid" ] && kill -9 "$producer_pid" 2>/dev/null
+	if [ -n "$mock_pid" ]; then
+		echo quit >"$work/ctl" 2>/dev/null
+		sleep 0.2
+		kill "$mock_pid" 2>/dev/null
+		wait "$mock_pid" 2>/dev/null
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- helpers ------------------------------------------------------------------------------
+
+"$MOCK" --brokers 3 --control "$work/ctl" </dev/null >"$work/mock.out" 2>"$work/mock.err" &
+mock_pid=$!
+for _ in $(seq 50); do [ -s "$work/mock.out" ] && break; sleep 0.1; done
+BOOT=$(head -n 1 "$work/mock.out")
+case $BOOT in
+127.0.0.1:*) ;;
+*)
+	t_fail kafka-mock "no bootstrap list: $(cat "$work/mock.err")"
+	exit 1
+	;;
+esac
+
+# ctl COMMAND...: send a command to the mock and wait for its answer.
+ctl() {
+	local before
+	before=$(wc -l <"$work/mock.out")
+	echo "$*" >"$work/ctl"
+	for _ in $(seq 50); do
+		[ "$(wc -l <"$work/mock.out")" -gt "$before" ] && break
+		sleep 0.05
+	done
+	tail -n 1 "$work/mock.out" | grep -q '^ok' || echo "mock: '$*': $(tail -n 1 "$work/mock.out")" >&2
+}
+
+# producer NAME ARGS...: run the producer in the background; its stderr goes to $work/NAME.err.
+producer() {
+	local name=$1
+	shift
+	$KAFKA_PRODUCER -b "$BOOT" --node "$NODE" "$@" 2>"$work/$name.err" &
+	producer_pid=$!
+}
+
+# wait_producer: wait for it; its exit status.
+wait_producer() {
+	local rc
+	wait "$producer_pid"
+	rc=$?
+	producer_pid=
+	return $rc
+}
+
+# summary NAME KEY: a value from the producer's summary line.
+summary() {
+	grep '^loadgen: ' "$work/$1.err" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# consume TOPIC: every record of TOPIC, one kcat JSON envelope per line, into $work/TOPIC.json.
+consume() {
+	kcat -b "$BOOT" -C -t "$1" -o beginning -e -q -J -X log_level=3 >"$work/$1.json" 2>"$work/kcat.err"
+}
+
+cat >"$work/check.py" <<'PY'
+# Checks on consumed records (kcat -J envelopes) and on spool files (format: user/spool.h).
+import glob, json, os, struct, sys, zlib
+
+def envelopes(path):
+    for line in open(path):
+        line = line.strip()
+        if line:
+            yield json.loads(line)
+
+def headers(env):
+    h = env.get("headers") or []
+    return {h[i]: h[i + 1] for i in range(0, len(h), 2)}
+
+# --- OCSF 1.8.0, from the schema's own files --------------------------------------------
+class Schema:
+    def __init__(self, root):
+        self.root = root
+        d = json.load(open(f"{root}/dictionary.json"))
+        self.dict = d["attributes"]
+        self.types = d["types"]["attributes"]
+        self.cats = json.load(open(f"{root}/categories.json"))["attributes"]
+        self.classes, self.by_uid, self.cache = {}, {}, {}
+        for dp, _, fns in os.walk(f"{root}/events"):
+            for fn in fns:
+                c = json.load(open(os.path.join(dp, fn)))
+                self.classes[c["name"]] = c
+        for name, c in self.classes.items():
+            cat, p = c.get("category"), c
+            while not cat and p.get("extends"):
+                p = self.classes[p["extends"]]
+                cat = p.get("category")
+            cuid = self.cats.get(cat, {}).get("uid", 0)
+            if "uid" in c:
+                self.by_uid[cuid * 1000 + c["uid"] if c["uid"] else 0] = name
+
+    def merged(self, kind, name):
+        key = (kind, name)
+        if key in self.cache:
+            return self.cache[key]
+        if kind == "class":
+            doc = self.classes[name]
+        else:
+            doc = json.load(open(f"{self.root}/objects/{name}.json"))
+        attrs = dict(self.merged(kind, doc["extends"])) if doc.get("extends") else {}
+        own = doc.get("attributes", {})
+        for inc in own.get("$include", []):
+            prof = json.load(open(f"{self.root}/{inc}"))
+            for k, v in prof["attributes"].items():
+                attrs[k] = {**attrs.get(k, {}), **v, "profile": prof.get("name")}
+        for k, v in own.items():
+            if k != "$include":
+                attrs[k] = {**attrs.get(k, {}), **v}
+        self.cache[key] = attrs
+        return attrs
+
+    def check_value(self, path, k, spec, v, profiles, errs):
+        d = self.dict.get(k, {})
+        enum = set(spec.get("enum", {})) | set(d.get("enum", {}))
+        t = d.get("type", "string_t")
+        base = self.types.get(t, {}).get("type", t)
+        vals = v if d.get("is_array") else [v]
+        if d.get("is_array") and not isinstance(v, list):
+            errs.append(f"{path}.{k}: not an array")
+            return
+        for x in vals:
+            if d.get("object_type"):
+                if not isinstance(x, dict):
+                    errs.append(f"{path}.{k}: not an object")
+                else:
+                    self.check(f"{path}.{k}", "object", d["object_type"], x, profiles, errs)
+            elif base in ("integer_t", "long_t", "timestamp_t", "port_t"):
+                if not isinstance(x, int) or isinstance(x, bool):
+                    errs.append(f"{path}.{k}: {x!r} is not an integer")
+            elif base == "boolean_t" and not isinstance(x, bool):
+                errs.append(f"{path}.{k}: {x!r} is not a boolean")
+            elif base == "string_t" and not isinstance(x, str):
+                errs.append(f"{path}.{k}: {x!r} is not a string")
+            if enum and str(x) not in enum and k not in ("class_uid", "category_uid", "type_uid"):
+                errs.append(f"{path}.{k}: {x!r} not in its enum")
+
+    def check(self, path, kind, name, obj, profiles, errs):
+        attrs = self.merged(kind, name)
+        for k, v in obj.items():
+            spec = attrs.get(k)
+            if spec is None:
+                errs.append(f"{path}.{k}: not an attribute of {kind} {name}")
+                continue
+            if spec.get("profile") and spec["profile"] not in profiles:
+                errs.append(f"{path}.{k}: profile {spec['profile']} not declared")
+            if self.dict.get(k, {}).get("type") == "object_t":
+                continue  # free-form (unmapped)
+            self.check_value(path, k, spec, v, profiles, errs)
+        for k, spec in attrs.items():
+            if spec.get("requirement") == "required" and k not in obj and \
+                    (not spec.get("profile") or spec["profile"] in profiles):
+                errs.append(f"{path}.{k}: required, missing")
+
+    def validate(self, ev):
+        errs = []
+        name = self.by_uid.get(ev.get("class_uid"))
+        if not name:
+            return [f"class_uid {ev.get('class_uid')} unknown"]
+        if ev.get("type_uid") != ev["class_uid"] * 100 + ev.get("activity_id", -1):
+            errs.append("type_uid does not match class_uid and activity_id")
+        if ev.get("category_uid") != ev["class_uid"] // 1000:
+            errs.append("category_uid does not match class_uid")
+        if ev.get("metadata", {}).get("version") != "1.8.0":
+            errs.append("metadata.version is not 1.8.0")
+        profiles = set(ev.get("metadata", {}).get("profiles", []))
+        self.check("", "class", name, ev, profiles, errs)
+        return errs
+
+def cmd_validate(schema_root, path, node):
+    """Every record: valid OCSF; key, timestamp and headers match the document."""
+    s, n, bad = Schema(schema_root), 0, []
+    for env in envelopes(path):
+        n += 1
+        ev = json.loads(env["payload"])
+        h = headers(env)
+        errs = s.validate(ev)
+        agent = ev.get("unmapped", {}).get("ai_agent", {}).get("uid")
+        want = {"ocsf_class": str(ev["class_uid"]), "event_id": ev["metadata"]["uid"],
+                "node": node, "schema": "ocsf/1.8.0"}
+        if h != want:
+            errs.append(f"headers {h} != {want}")
+        if env.get("key") != (agent or node):
+            errs.append(f"key {env.get('key')!r} != {agent or node!r}")
+        if env.get("tstype") != "create" or env.get("ts") != ev["time"]:
+            errs.append(f"timestamp {env.get('tstype')} {env.get('ts')} != time {ev['time']}")
+        if len(env["payload"]) < 300:
+            errs.append(f"only {len(env['payload'])} bytes")
+        if errs:
+            bad.append((h.get("event_id"), errs))
+    for i, e in bad[:5]:
+        print(f"event {i}: {e[:4]}")
+    print(f"{n} records, {len(bad)} bad")
+    return 0 if n and not bad else 1
+
+def cmd_ids(first, last, *paths):
+    """Ids first..last: all present? Prints present, missing, duplicates; exit 1 if missing."""
+    first, last = int(first), int(last)
+    seen, dups, other = set(), 0, 0
+    for p in paths:
+        for env in envelopes(p):
+            h = headers(env)
+            if h.get("ocsf_class") == "1008":
+                continue
+            i = int(h["event_id"])
+            if first <= i <= last:
+                dups += i in seen
+                seen.add(i)
+            else:
+                other += 1
+    missing = [i for i in range(first, last + 1) if i not in seen]
+    print(f"present={len(seen)} missing={len(missing)} duplicates={dups} outside={other}"
+          + (f" first_missing={missing[:5]}" if missing else ""))
+    return 1 if missing else 0
+
+def cmd_lost(first, last, path):
+    """How many of first..last never arrived (for the SIGKILL window)."""
+    first, last = int(first), int(last)
+    seen = {int(headers(e)["event_id"]) for e in envelopes(path)
+            if headers(e).get("ocsf_class") != "1008"}
+    lost = sorted(i for i in range(first, last + 1) if i not in seen)
+    print(len(lost), lost[0] if lost else 0, lost[-1] if lost else 0)
+    return 0
+
+def cmd_gaps(schema_root, first, last, t0, t1, path):
+    """Gap events: valid OCSF, and their counts add up to what is missing of first..last."""
+    s, first, last, t0, t1 = Schema(schema_root), int(first), int(last), int(t0), int(t1)
+    seen, lost, gaps, errs = set(), 0, 0, []
+    for env in envelopes(path):
+        h = headers(env)
+        if h.get("ocsf_class") == "1008":
+            ev = json.loads(env["payload"])
+            errs += s.validate(ev)
+            gaps += 1
+            lost += ev["count"]
+            if not (t0 <= ev["start_time"] <= ev["end_time"] <= t1):
+                errs.append(f"gap times {ev['start_time']}..{ev['end_time']} outside {t0}..{t1}")
+            if not h["event_id"].startswith("gap-") or env.get("key") != h["node"]:
+                errs.append(f"gap record headers/key: {h} {env.get('key')}")
+        else:
+            seen.add(int(h["event_id"]))
+    missing = sum(1 for i in range(first, last + 1) if i not in seen)
+    print(f"gap_events={gaps} gap_lost={lost} missing={missing} errors={errs[:3]}")
+    return 0 if gaps and lost == missing and missing > 0 and not errs else 1
+
+def spool_records(d):
+    """(segment, offset, size, event_id) of every record, in file order; checks each CRC."""
+    out = []
+    for seg in sorted(glob.glob(f"{d}/*.seg")):
+        data = open(seg, "rb").read()
+        assert data[:8] == b"AWSPOOL1", seg
+        off = 16
+        while off + 12 <= len(data):
+            magic, ln, crc = struct.unpack_from("<III", data, off)
+            assert magic == 0x4C525741, (seg, off)
+            p = data[off + 12:off + 12 + ln]
+            assert len(p) == ln and zlib.crc32(p, zlib.crc32(data[off + 4:off + 8])) == crc
+            q = 8
+            tl, = struct.unpack_from("<H", p, q); q += 2 + tl
+            kl, = struct.unpack_from("<H", p, q); q += 2 + kl
+            nh = p[q]; q += 1
+            hdr = {}
+            for _ in range(nh):
+                nl, = struct.unpack_from("<H", p, q); name = p[q + 2:q + 2 + nl].decode(); q += 2 + nl
+                vl, = struct.unpack_from("<I", p, q); hdr[name] = p[q + 4:q + 4 + vl].decode(); q += 4 + vl
+            vl, = struct.unpack_from("<I", p, q)
+            assert q + 4 + vl == ln
+            out.append((seg, off, 12 + ln, hdr.get("event_id")))
+            off += 12 + ln
+    return out
+
+def cmd_damage(d):
+    """Truncate the last segment inside its last record, corrupt a record of the first one;
+    print the two event ids that must then be missing."""
+    recs = spool_records(d)
+    segs = sorted({r[0] for r in recs})
+    torn = [r for r in recs if r[0] == segs[-1]][-1]
+    corrupt = [r for r in recs if r[0] == segs[0]][len([r for r in recs if r[0] == segs[0]]) // 2]
+    assert torn != corrupt
+    os.truncate(torn[0], torn[1] + torn[2] // 2)
+    with open(corrupt[0], "r+b") as f:
+        f.seek(corrupt[1] + 12 + corrupt[2] // 2)
+        b = f.read(1)
+        f.seek(corrupt[1] + 12 + corrupt[2] // 2)
+        f.write(bytes([b[0] ^ 0x55]))
+    print(len(recs), torn[3], corrupt[3])
+    return 0
+
+def cmd_spool_count(d):
+    print(len(spool_records(d)))
+    return 0
+
+sys.exit(globals()["cmd_" + sys.argv[1].replace("-", "_")](*sys.argv[2:]))
+PY
+check() { python3 "$work/check.py" "$@"; }
+
+now_ms() { date +%s%3N; }
+
+# stage NAME: where the time goes.
+stage() { echo "[${SECONDS}s] $*"; }
+
+# not_pruned TOPIC PARTITIONS: the mock keeps 5 MiB (and 100000 batches) per partition and drops
+# the oldest beyond that, which would look like loss; make sure it did not.
+not_pruned() {
+	local p low
+	for p in $(seq 0 $(($2 - 1))); do
+		low=$(kcat -b "$BOOT" -Q -t "$1:$p:-2" -X log_level=3 2>/dev/null | awk '{print $NF}')
+		if [ "${low:-0}" != 0 ]; then
+			t_fail "kafka-mock-retention-$1" "the mock pruned partition $p below offset $low:" \
+				"lower the test's volume"
+			return 1
+		fi
+	done
+}
+
+stage a
+# --- a: valid OCSF, key, timestamp, headers; topic per class ------------------------------
+ctl topic kafka.a:4
+producer a -t kafka.a -n 2000 --spool "$work/spool-a"
+wait_producer
+consume kafka.a
+t_check kafka-a-ocsf-key-headers check validate "$SCHEMA" "$work/kafka.a.json" "$NODE"
+t_check kafka-a-all-delivered check ids 1 2000 "$work/kafka.a.json"
+
+producer a2 -t 'kafka.a2.{class}' -n 800 --first-id 5001
+wait_producer
+for c in 1001 1003 1007 4001; do consume "kafka.a2.$c"; done
+t_check kafka-a-topic-per-class python3 - "$work" <<'PY'
+import json, sys
+n = 0
+for c in ("1001", "1003", "1007", "4001"):
+    for line in open(f"{sys.argv[1]}/kafka.a2.{c}.json"):
+        e = json.loads(line)
+        assert json.loads(e["payload"])["class_uid"] == int(c), (c, e["payload"][:80])
+        n += 1
+assert n == 800, n
+PY
+
+# Produce requests failing (not leader, a disconnect) are retried by librdkafka: no loss.
+ctl topic kafka.a3:4
+ctl error Produce NOT_LEADER_FOR_PARTITION 5
+ctl error Produce _TRANSPORT 2
+producer a3 -t kafka.a3 -n 3000
+wait_producer
+consume kafka.a3
+t_check kafka-a-request-errors-retried check ids 1 3000 "$work/kafka.a3.json"
+
+stage b
+# --- b: all brokers down for 30 s under load ----------------------------------------------
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ctl topic kafka.b:6
+producer b -t kafka.b -n 40000 -r 1000 --spool "$work/spool-b" --drain-timeout 60000 \
+	--metrics "127.0.0.1:$port"
+sleep 5
+ctl down all
+sleep 15
+if command -v curl >/dev/null && curl -sf "http://127.0.0.1:$port/metrics" >"$work/metrics.txt"; then
+	if command -v promtool >/dev/null; then
+		t_check kafka-metrics-promtool promtool check metrics <"$work/metrics.txt"
+	else
+		t_skip kafka-metrics-promtool "promtool not installed (tools/install-deps.sh test)"
+	fi
+	t_check kafka-metrics-outage-visible python3 - "$work/metrics.txt" <<'PY'
+import sys
+m = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[1]) if l[0] != "#"}
+assert m["agentwatch_kafka_up"] == 0, m["agentwatch_kafka_up"]
+assert m["agentwatch_spool_records"] > 1000, m["agentwatch_spool_records"]
+assert m["agentwatch_spool_bytes"] > 0
+assert m['agentwatch_events_total{class_uid="1001"}'] > 0
+PY
+else
+	t_fail kafka-metrics-scrape "no answer on 127.0.0.1:$port/metrics"
+fi
+sleep 15
+ctl up all
+wait_producer
+t_eq kafka-b-producer-exit 0 $?
+consume kafka.b
+not_pruned kafka.b 6
+echo "outage: $(grep '^loadgen:' "$work/b.err")"
+t_check kafka-b-outage-30s-no-loss check ids 1 40000 "$work/kafka.b.json"
+spooled=$(summary b spooled)
+[ "${spooled:-0}" -gt 20000 ] && t_pass kafka-b-outage-went-to-spool ||
+	t_fail kafka-b-outage-went-to-spool "only ${spooled:-0} of 40000 spooled during 30 s down"
+
+stage c
+# --- c: SIGTERM mid-stream and restart ----------------------------------------------------
+# c1: brokers down, so what librdkafka holds at SIGTERM is purged into the spool.
+ctl topic kafka.c:4
+ctl down all
+producer c1 -t kafka.c -n 20000 -r 2000 --spool "$work/spool-c" --flush-timeout 1000
+sleep 3
+kill -TERM "$producer_pid"
+wait_producer
+last=$(summary c1 last_id)
+after=$(summary c1 spool_after_close)
+t_eq kafka-c-sigterm-everything-spooled "$last" "$after"
+ctl up all
+producer c1b -t kafka.c -n $((20000 - last)) --first-id $((last + 1)) --spool "$work/spool-c"
+wait_producer
+consume kafka.c
+t_check kafka-c-sigterm-restart-no-loss check ids 1 20000 "$work/kafka.c.json"
+
+# c2: slow brokers (3 s a response), so records are in flight at SIGTERM: purged, spooled.
+ctl topic kafka.c2:4
+ctl rtt all 3000
+producer c2 -t kafka.c2 -n 20000 -r 2000 --spool "$work/spool-c2" --flush-timeout 500
+sleep 3
+kill -TERM "$producer_pid"
+wait_producer
+last=$(summary c2 last_id)
+ctl rtt all 0
+producer c2b -t kafka.c2 -n $((20000 - last)) --first-id $((last + 1)) --spool "$work/spool-c2"
+wait_producer
+consume kafka.c2
+echo "in-flight purge: $(grep '^loadgen:' "$work/c2.err")"
+t_check kafka-c-sigterm-in-flight-no-loss check ids 1 20000 "$work/kafka.c2.json"
+
+stage d
+# --- d: SIGKILL: the in-memory window, measured -------------------------------------------
+ctl topic kafka.d:4
+rate=10000
+producer d -t kafka.d -n 2000000 -r $rate --spool "$work/spool-d" --progress "$work/d.progress"
+sleep 3
+kill -KILL "$producer_pid"
+wait_producer
+written=$(od -An -t u8 -N 8 "$work/d.progress" | tr -d ' ')
+producer d2 -t kafka.d -n 0 --spool "$work/spool-d"
+wait_producer
+consume kafka.d
+not_pruned kafka.d 4
+read -r lost lo hi < <(check lost 1 "$written" "$work/kafka.d.json")
+echo "SIGKILL at $((written / 3)) events/s, brokers up: $lost of $written written events lost" \
+	"(ids $lo..$hi, ~$((lost * 3000 / written)) ms of events; bound: 100000 records)"
+[ "$lost" -le 100000 ] && t_pass kafka-d-sigkill-loss-bounded ||
+	t_fail kafka-d-sigkill-loss-bounded "$lost lost, above the 100000-record queue bound"
+
+# During an outage: records go to the spool (page cache), so the window is the queue at the
+# moment the outage was noticed.
+ctl topic kafka.d2:4
+producer d3 -t kafka.d2 -n 2000000 -r $rate --spool "$work/spool-d2" --progress "$work/d2.progress"
+sleep 2
+ctl down all
+sleep 3
+kill -KILL "$producer_pid"
+wait_producer
+written=$(od -An -t u8 -N 8 "$work/d2.progress" | tr -d ' ')
+ctl up all
+producer d4 -t kafka.d2 -n 0 --spool "$work/spool-d2"
+wait_producer
+consume kafka.d2
+not_pruned kafka.d2 4
+read -r lost lo hi < <(check lost 1 "$written" "$work/kafka.d2.json")
+echo "SIGKILL at $((written / 5)) events/s, 3 s into an outage: $lost of $written lost" \
+	"(ids $lo..$hi, ~$((lost * 5000 / written)) ms of events)"
+[ "$lost" -le 100000 ] && t_pass kafka-d-sigkill-in-outage-loss-bounded ||
+	t_fail kafka-d-sigkill-in-outage-loss-bounded "$lost lost"
+
+stage e
+# --- e: a torn and a corrupt spool record ---------------------------------------------------
+ctl topic kafka.e:4
+ctl down all
+producer e -t kafka.e -n 1000 --spool "$work/spool-e" --spool-segment 65536 --flush-timeout 300 \
+	--drain-timeout 0
+wait_producer
+read -r total torn_id corrupt_id < <(check damage "$work/spool-e")
+ctl up all
+producer e2 -t kafka.e -n 0 --spool "$work/spool-e"
+wait_producer
+consume kafka.e
+echo "damaged spool: $total records, torn $torn_id, corrupt $corrupt_id; $(grep '^loadgen:' "$work/e2.err")"
+t_eq kafka-e-torn-detected 1 "$(summary e2 spool_torn)"
+t_eq kafka-e-corrupt-detected 1 "$(summary e2 spool_corrupt)"
+t_check kafka-e-rest-replayed python3 - "$work/kafka.e.json" "$torn_id" "$corrupt_id" <<'PY'
+import json, sys
+ids = [int(dict(zip(*[iter(json.loads(l)["headers"])] * 2))["event_id"]) for l in open(sys.argv[1])]
+gone = {int(sys.argv[2]), int(sys.argv[3])}
+missing = set(range(1, 1001)) - set(ids)
+assert missing == gone, (sorted(missing)[:10], gone)
+PY
+
+stage f
+# --- f: spool full: gap events ------------------------------------------------------------
+ctl topic kafka.f:4
+ctl down all
+t0=$(now_ms)
+producer f -t kafka.f -n 3000 --spool "$work/spool-f" --spool-max 262144 --flush-timeout 300 \
+	--drain-timeout 0
+wait_producer
+t1=$(now_ms)
+ctl up all
+producer f2 -t kafka.f -n 0 --spool "$work/spool-f"
+wait_producer
+consume kafka.f
+t_check kafka-f-spool-full-gap-event check gaps "$SCHEMA" 1 3000 "$t0" "$t1" "$work/kafka.f.json"
+echo "spool full: $(check gaps "$SCHEMA" 1 3000 "$t0" "$t1" "$work/kafka.f.json")"
+
+stage done
+t_done

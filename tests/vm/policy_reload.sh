@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# In the guest (BPF-LSM active): `agentwatch exec --policy DIR` reloads on SIGHUP, for file rules.
+# A long-running agent (tests/helpers/probe.py serve) reads files on request: the first policy
+# denies reading one file; a bad policy then keeps it in force (and the error is logged, with
+# its FILE:LINE:COL); a good changed policy then denies the other file instead.
+# (tests/e2e/policy.sh does the same with a network rule on the host.)
+. "$(dirname "$0")/../lib/t.sh"
+cd "$T_ROOT" || exit 1
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+tmp=$(mktemp -d /tmp/aw-preload.XXXXXX)
+aw=
+cleanup() {
+	touch "$tmp/q/stop" 2>/dev/null
+	if [ -n "$aw" ]; then
+		for _ in $(seq 50); do kill -0 "$aw" 2>/dev/null || break; sleep 0.1; done
+		kill "$aw" 2>/dev/null
+		wait "$aw" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+policy() { # policy FILE RULE PATH
+	printf 'apiVersion: agentwatch.dev/v1\nkind: AgentPolicy\nmetadata:\n  name: vm-reload\nspec:\n  files:\n    - {name: %s, path: %s, access: [read], action: deny}\n' \
+		"$2" "$3" >"$1"
+}
+
+mkdir "$tmp/pol" "$tmp/q"
+echo a >"$tmp/a"
+echo b >"$tmp/b"
+policy "$tmp/pol/p.yaml" deny-a "$tmp/a"
+. tests/helpers/probe_client.sh
+PROBE_DIR=$tmp/q
+start=$(date +%s)
+"$AGENTWATCH" exec --policy "$tmp/pol" --events "$tmp/events.jsonl" -- \
+	"$PY" tests/helpers/probe.py serve "$tmp/q" 2>"$tmp/agent.err" &
+aw=$!
+
+# Loading the programs takes a minute or more under TCG: the first answer may take that long.
+probe_ask "read $tmp/a" 400
+echo "agent: first answer after $(($(date +%s) - start)) s" >&2
+t_eq reload-initial-deny EPERM "$answer"
+probe_ask "read $tmp/b"
+t_eq reload-initial-allow ok "$answer"
+
+cp tests/policies/bad-syntax.yaml "$tmp/bad.yaml" && mv "$tmp/bad.yaml" "$tmp/pol/p.yaml"
+kill -HUP "$aw"
+for _ in $(seq 100); do grep -q "reload failed" "$tmp/agent.err" && break; sleep 0.1; done
+t_check reload-bad-logged grep -q "reload failed" "$tmp/agent.err"
+t_check reload-bad-positioned grep -q "^$tmp/pol/p.yaml:11:13: " "$tmp/agent.err"
+probe_ask "read $tmp/a"
+t_eq reload-bad-keeps-old-deny EPERM "$answer"
+probe_ask "read $tmp/b"
+t_eq reload-bad-keeps-old-allow ok "$answer"
+
+policy "$tmp/good.yaml" deny-b "$tmp/b"
+mv "$tmp/good.yaml" "$tmp/pol/p.yaml"
+kill -HUP "$aw"
+probe_until EPERM "read $tmp/b"
+t_eq reload-good-new-deny EPERM "$answer"
+probe_ask "read $tmp/a"
+t_eq reload-good-old-rule-gone ok "$answer"
+
+touch "$tmp/q/stop"
+wait "$aw"
+t_eq reload-agent-exit 0 $?
+aw=
+t_check reload-events "$PY" -c '
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+def blocked(rule):
+    return [e for e in evs if e["disposition_id"] == 2 and e["unmapped"].get("rule") == rule]
+a, b = blocked("deny-a"), blocked("deny-b")
+assert {e["file"]["path"] for e in a} == {sys.argv[2] + "/a"} and len(a) == 2, a
+assert {e["file"]["path"] for e in b} == {sys.argv[2] + "/b"} and len(b) >= 1, b
+assert all(e["unmapped"]["enforcement"] == "lsm" for e in a + b)
+' "$tmp/events.jsonl" "$tmp"
+[ "$T_FAILED" -eq 0 ] || tail -n 5 "$tmp/agent.err" >&2
+t_done
