@@ -34,6 +34,8 @@
 #include "cli.h"
 #include "config.h"
 #include "control.h"
+#include "metrics.h"
+#include "sink_kafka.h"
 #include "features.h"
 #include "log.h"
 #include "observe.h"
@@ -72,6 +74,8 @@ struct daemon {
 	struct loop_source ring_src, sig_src;
 	bool stop, slots_full_warned;
 	unsigned long long events, unattributed;
+	const struct run_opts *opts;
+	struct metrics *metrics; /* --metrics: Prometheus text at /metrics */
 };
 
 static void run_usage(FILE *out)
@@ -94,10 +98,19 @@ static void run_usage(FILE *out)
 		"                      repeatable\n"
 		"  --events FILE|-     where events go; - is stdout (default)\n"
 		"  --socket PATH       control socket (default: %s)\n"
-		"  --cgroup-root DIR   the cgroup v2 mount (default: from /proc/self/mountinfo)\n\n"
+		"  --cgroup-root DIR   the cgroup v2 mount (default: from /proc/self/mountinfo)\n"
+		"  --sink file|kafka   where events go (default: file, see --events)\n"
+		"  --brokers LIST      Kafka bootstrap servers (--sink kafka)\n"
+		"  --topic NAME        Kafka topic; {class} makes one topic per OCSF class\n"
+		"  -X KEY=VALUE        any librdkafka property, after agentwatch's defaults\n"
+		"                      (TLS, SASL, ...; docs/kafka.md)\n"
+		"  --spool-dir DIR     on-disk spool for what Kafka cannot take now\n"
+		"  --metrics ADDR:PORT serve Prometheus metrics at /metrics\n\n"
 		"EXAMPLES\n"
 		"  sudo agentwatch run --watch '/sys/fs/cgroup/kubepods.slice/**' \\\n"
 		"      --events /var/log/agentwatch/events.jsonl\n"
+		"  sudo agentwatch run --watch '/sys/fs/cgroup/kubepods.slice/**' --sink kafka \\\n"
+		"      --brokers kafka:9092 --spool-dir /var/lib/agentwatch/spool --metrics :9464\n"
 		"  sudo agentwatch run --config /etc/agentwatch/daemon.yaml\n"
 		"  sudo agentwatch events --follow       # from another terminal\n",
 		CONFIG_API_VERSION, CONFIG_KIND, CONTROL_SOCKET_DEFAULT);
@@ -117,6 +130,13 @@ static int tee_write(struct sink *s, const struct aw_event *ev, const char *json
 {
 	struct daemon *d = ((struct tee_sink *)s)->d;
 
+	if (d->metrics)
+		metrics__add_event(d->metrics, ev->type == AW_EV_EXEC	     ? 1007
+					       : ev->type == AW_EV_FORK	     ? 1007
+					       : ev->type == AW_EV_EXIT	     ? 1007
+					       : ev->type == AW_EV_FILE_OPEN ? 1001
+					       : ev->type == AW_EV_NET	     ? 4001
+									     : 1003);
 	control_server__broadcast(d->ctl, json, len);
 	return sink__write(d->sink, ev, json, len);
 }
@@ -595,10 +615,16 @@ static int event_loop(struct daemon *d)
 
 /* --- setup ----------------------------------------------------------------------------------- */
 
+#define RUN_MAX_PROPS 64
+
 struct run_opts {
 	const char *config, *events, *socket, *cgroup_root;
 	int n_watch;
 	const char *watch[CONFIG_MAX_WATCH];
+	/* --sink kafka: the Kafka sink (user/sink_kafka.h, docs/kafka.md) */
+	const char *sink, *brokers, *topic, *spool_dir, *metrics;
+	const char *props[RUN_MAX_PROPS];
+	size_t n_props;
 };
 
 static int parse_opts(int argc, char **argv, struct run_opts *o)
@@ -609,12 +635,17 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{"events", required_argument, NULL, 'e'},
 		{"socket", required_argument, NULL, 's'},
 		{"cgroup-root", required_argument, NULL, 'r'},
+		{"sink", required_argument, NULL, 'S'},
+		{"brokers", required_argument, NULL, 'b'},
+		{"topic", required_argument, NULL, 't'},
+		{"spool-dir", required_argument, NULL, 'd'},
+		{"metrics", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hX:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -635,6 +666,33 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'r':
 			o->cgroup_root = optarg;
+			break;
+		case 'S':
+			if (strcmp(optarg, "file") && strcmp(optarg, "kafka")) {
+				fprintf(stderr, "agentwatch run: --sink: 'file' or 'kafka'\n");
+				return -EINVAL;
+			}
+			o->sink = optarg;
+			break;
+		case 'b':
+			o->brokers = optarg;
+			break;
+		case 't':
+			o->topic = optarg;
+			break;
+		case 'd':
+			o->spool_dir = optarg;
+			break;
+		case 'm':
+			o->metrics = optarg;
+			break;
+		case 'X':
+			if (o->n_props == RUN_MAX_PROPS || !strchr(optarg, '=')) {
+				fprintf(stderr, "agentwatch run: -X takes key=value (at most %d)\n",
+					RUN_MAX_PROPS);
+				return -EINVAL;
+			}
+			o->props[o->n_props++] = optarg;
 			break;
 		case 'h':
 			run_usage(stdout);
@@ -728,8 +786,22 @@ static int find_mount(struct daemon *d, const struct aw_features *feat)
 	return 0;
 }
 
-static struct sink *open_sink(const char *events)
+static struct sink *open_sink(struct daemon *d, const char *events)
 {
+	const struct run_opts *o = d->opts;
+
+	if (o && o->sink && !strcmp(o->sink, "kafka")) {
+		struct sink_kafka_opts ko = {
+			.brokers = o->brokers,
+			.topic = o->topic,
+			.props = o->props,
+			.n_props = o->n_props,
+			.spool_dir = o->spool_dir,
+			.metrics = d->metrics,
+		};
+
+		return sink_kafka__new(&ko);
+	}
 	if (!events || !strcmp(events, "-"))
 		return sink_stdout__new();
 	return sink_file__new(events);
@@ -773,7 +845,13 @@ static int start(struct daemon *d)
 	d->reg = registry__new();
 	if (!d->reg)
 		return -ENOMEM;
-	d->sink = open_sink(d->cfg.events);
+	if (d->opts && d->opts->metrics) {
+		d->metrics = metrics__new();
+		if (!d->metrics || metrics__start(d->metrics, d->opts->metrics))
+			return log_errno(errno ? errno : EINVAL, "metrics '%s'", d->opts->metrics);
+		metrics__set_enforcement(d->metrics, &d->caps);
+	}
+	d->sink = open_sink(d, d->cfg.events);
 	if (!d->sink)
 		return log_errno(errno, "events '%s': open", d->cfg.events);
 	d->tee.base.ops = &tee_ops;
@@ -824,7 +902,8 @@ static void stop(struct daemon *d)
 	control_server__close(d->ctl);
 	observe__destroy(d->obs);
 	stream__free(d->st);
-	sink__close(d->sink);
+	sink__close(d->sink); /* Kafka: a bounded flush, then what is left goes to the spool */
+	metrics__free(d->metrics);
 	registry__free(d->reg);
 	config__free(&d->cfg);
 	if (d->mount_fd >= 0)
@@ -850,6 +929,7 @@ int do_run(int argc, char **argv)
 	if (!d || !feat)
 		goto out_free;
 	d->mount_fd = d->epfd = d->sig_src.fd = -1;
+	d->opts = &o;
 	ret = load_config(d, &o);
 	if (ret) {
 		rc = ret;
