@@ -913,6 +913,9 @@ int BPF_PROG(lsm_ptrace_access_check, struct task_struct *child, unsigned int mo
 	agent = aw_agent_of_current();
 	if (!agent)
 		return 0;
+	/* Reading (ps, /proc/PID/stat) is not attaching; PTRACE_MODE_ATTACH is (0x02). */
+	if (!(mode & 0x02))
+		return 0;
 	child_cg = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
 	child_agent = bpf_map_lookup_elem(&agents_by_cgroup, &child_cg);
 	if (child_agent && child_agent->slot == agent->slot)
@@ -1047,4 +1050,149 @@ int tp_sc_unshare(struct trace_event_raw_sys_enter *ctx)
 {
 	/* CLONE_NEWUSER */
 	return ctx->args[0] & 0x10000000 ? aw_syscall_class(AW_SC_USERNS, false) : 0;
+}
+
+/* --- more ways to write or run a protected file -------------------------------------------- */
+
+/* Creating a name: O_CREAT reaches here before file_open, so a refused create leaves nothing. */
+SEC("lsm/path_mknod")
+int BPF_PROG(lsm_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode,
+	     unsigned int dev, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_path_op(dentry, BPF_CORE_READ(dir, mnt), AW_ACC_CREATE);
+}
+
+SEC("lsm/path_mkdir")
+int BPF_PROG(lsm_path_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_path_op(dentry, BPF_CORE_READ(dir, mnt), AW_ACC_CREATE);
+}
+
+/* A symlink planted at a protected name writes it as surely as a file would. */
+SEC("lsm/path_symlink")
+int BPF_PROG(lsm_path_symlink, const struct path *dir, struct dentry *dentry, const char *old_name,
+	     int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_path_op(dentry, BPF_CORE_READ(dir, mnt), AW_ACC_CREATE | AW_ACC_WRITE);
+}
+
+/* truncate(2) and ftruncate(2) write without an open for writing. */
+SEC("lsm/path_truncate")
+int BPF_PROG(lsm_path_truncate, const struct path *path, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_path_op(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt),
+			  AW_ACC_WRITE | AW_ACC_TRUNC);
+}
+
+/* Turning a mapping executable later is mmap(PROT_EXEC) by another name. */
+SEC("lsm/file_mprotect")
+int BPF_PROG(lsm_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot, int ret)
+{
+	struct aw_agent *agent;
+	struct aw_verdict v;
+	struct file *file;
+
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	file = BPF_CORE_READ(vma, vm_file);
+	if (!file || !(prot & 0x4 /* PROT_EXEC */))
+		return 0;
+	agent = aw_agent_of_current();
+	if (!agent)
+		return 0;
+	aw_exec_verdict(agent, file, true, false, &v);
+	if (v.evflags)
+		aw_emit_file(agent, file, BPF_CORE_READ(file, f_flags), AW_ACC_EXEC,
+			     v.deny ? AW_LSM_DENY : 0, AW_SRC_LSM, &v);
+	return v.deny ? AW_LSM_DENY : 0;
+}
+
+/*
+ * Egress decided on the caller, not the socket: the cgroup hooks run for the cgroup that made
+ * the socket, so one made outside the agent and passed in would escape them. The address is the
+ * kernel's copy of the sockaddr.
+ */
+static __always_inline int aw_lsm_net(struct socket *sock, struct sockaddr *addr, __u8 op)
+{
+	struct aw_agent *agent = aw_agent_of_current();
+	struct aw_match_state *m;
+	__u16 family, port = 0;
+	__u32 w[4] = {}, proto;
+	struct aw_net_event *e;
+	struct aw_event_buf *ev;
+	__u32 evflags = 0, rule = 0;
+
+	if (!agent || !addr)
+		return 0;
+	family = BPF_CORE_READ(addr, sa_family);
+	if (family == AW_AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)addr;
+
+		w[2] = bpf_htonl(0xffff);
+		w[3] = BPF_CORE_READ(sin, sin_addr.s_addr);
+		port = bpf_ntohs(BPF_CORE_READ(sin, sin_port));
+	} else if (family == AW_AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)addr;
+
+		bpf_probe_read_kernel(w, sizeof(w), &sin6->sin6_addr);
+		port = bpf_ntohs(BPF_CORE_READ(sin6, sin6_port));
+		if (w[0] == bpf_htonl(0x0064ff9b) && w[1] == 0 && w[2] == 0) {
+			w[0] = 0;
+			w[2] = bpf_htonl(0xffff); /* NAT64: the IPv4 address it carries */
+		}
+	} else {
+		return 0;
+	}
+	proto = BPF_CORE_READ(sock, sk, sk_protocol) == 17 ? AW_PROTO_UDP : AW_PROTO_TCP;
+	if (!aw_policy_query_net(agent->slot, w, port, proto) || !(m = aw_match_result()))
+		return 0;
+	if (m->r_action != AW_ACT_DENY)
+		return 0;
+	rule = m->r_rule_id;
+	evflags = m->r_audit_mode ? AW_EVF_AUDIT : AW_EVF_DENIED;
+	ev = aw_event_scratch();
+	if (ev) {
+		bool v4 = w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff);
+
+		e = (void *)ev->data;
+		aw_fill_hdr(&e->hdr, AW_EV_NET);
+		e->hdr.flags = evflags;
+		aw_fill_task(&e->task, agent);
+		e->op = op;
+		e->proto = proto == AW_PROTO_UDP ? 17 : 6;
+		e->source = AW_SRC_LSM;
+		e->sport = 0;
+		e->dport = port;
+		e->ret = evflags & AW_EVF_DENIED ? AW_LSM_DENY : 0;
+		e->rule_id = rule;
+		__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+		__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+		e->family = v4 ? AW_AF_INET : AW_AF_INET6;
+		if (v4)
+			__builtin_memcpy(e->daddr, &w[3], 4);
+		else
+			__builtin_memcpy(e->daddr, w, 16);
+		aw_submit(ev, sizeof(*e));
+	}
+	return evflags & AW_EVF_DENIED ? AW_LSM_DENY : 0;
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(lsm_socket_connect, struct socket *sock, struct sockaddr *address, int addrlen,
+	     int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	return aw_lsm_net(sock, address, AW_NET_CONNECT);
+}
+
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(lsm_socket_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	/* Only sends that name a destination; a connected socket's was decided at connect. */
+	return aw_lsm_net(sock, (struct sockaddr *)BPF_CORE_READ(msg, msg_name), AW_NET_SENDMSG);
 }

@@ -697,9 +697,15 @@ static void write_access(struct json_writer *w, __u32 access)
 		__u32 bit;
 		struct literal name;
 	} names[] = {
-		{AW_ACC_READ, LIT("\"read\"")},	    {AW_ACC_WRITE, LIT("\"write\"")},
-		{AW_ACC_CREATE, LIT("\"create\"")}, {AW_ACC_TRUNC, LIT("\"truncate\"")},
+		{AW_ACC_READ, LIT("\"read\"")},
+		{AW_ACC_WRITE, LIT("\"write\"")},
+		{AW_ACC_CREATE, LIT("\"create\"")},
+		{AW_ACC_TRUNC, LIT("\"truncate\"")},
 		{AW_ACC_EXEC, LIT("\"exec\"")},
+		/* the policy's access bits (include/agentwatch/policy.h) */
+		{1U << 5, LIT("\"delete\"")},
+		{1U << 6, LIT("\"rename\"")},
+		{1U << 7, LIT("\"link\"")},
 	};
 	size_t i;
 

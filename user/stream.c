@@ -60,6 +60,7 @@ enum aw_level stream__enforcement(const struct aw_capabilities *caps, __u8 type)
 	case AW_EV_NET:
 		level = caps->network;
 		break;
+
 	case AW_EV_SYSCALL:
 		/* syscall classes are refused by LSM hooks, where the kernel has them */
 		level = caps->file == AW_LEVEL_LSM ? AW_LEVEL_LSM : AW_LEVEL_AUDIT;
@@ -140,6 +141,10 @@ void stream__on_event(const struct aw_event *in, void *ctx)
 	ev.enforcement = stream__enforcement(&s->caps, ev.type);
 	if (ev.flags & AW_EVF_KILLED)
 		ev.enforcement = AW_LEVEL_KILL;
+	/* A network decision says which hook took it. */
+	if (ev.type == AW_EV_NET && ev.net.source == AW_SRC_CGROUP &&
+	    ev.enforcement == AW_LEVEL_LSM)
+		ev.enforcement = AW_LEVEL_CGROUP;
 	if (ev.rule_id && s->rule_name)
 		ev.rule = s->rule_name(s->rule_name_ctx, ev.rule_id);
 	track_process(s, &ev);

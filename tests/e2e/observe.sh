@@ -20,6 +20,13 @@ t_eq exec-no-cgroup-left "" "$leftover"
 # The kernel frees programs after an RCU grace period: give it a moment.
 for _ in $(seq 20); do [ "$(our_progs)" = "$progs_before" ] && break; sleep 0.1; done
 t_eq exec-no-program-left "$progs_before" "$(our_progs)"
+# Its pins (for top) go with it: no exec-<pid> directory of a process that is gone.
+stale=
+for d in /sys/fs/bpf/agentwatch/exec-*; do
+	[ -d "$d" ] || continue
+	kill -0 "${d##*exec-}" 2>/dev/null || stale="$stale $d"
+done
+t_eq exec-no-pinned-object-left "" "$stale"
 t_check exec-killed-cmd-exit-event python3 -c '
 import json, sys
 evs = [json.loads(l) for l in open(sys.argv[1])]

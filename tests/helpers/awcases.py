@@ -331,7 +331,7 @@ def ev_kernel(syscall=None):
         if e.get("class_uid") != 1003:
             return False
         return syscall is None or e.get("kernel", {}).get("system_call") == syscall
-    match.desc = "syscall %s" % syscall
+    match.desc = "syscall %s" % (syscall or "(any)")
     return match
 
 
