@@ -11,6 +11,8 @@
 #   tests/unit/test_*.c  -> build/tests/unit/test_* (cmocka, linked with libagentwatch.a)
 
 .DELETE_ON_ERROR:
+# Keep objects that pattern chains would otherwise delete as intermediate.
+.SECONDARY:
 .SUFFIXES:
 MAKEFLAGS += --no-builtin-rules
 
