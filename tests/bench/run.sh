@@ -21,7 +21,11 @@ out=$top/build/bench
 mkdir -p "$out"
 raw=$out/results.txt
 : >"$raw"
-export AW_BENCH_ROUNDS=${AW_BENCH_ROUNDS:-5}
+if [ -n "${AW_BENCH_QUICK:-}" ]; then
+	export AW_BENCH_ROUNDS=${AW_BENCH_ROUNDS:-1}
+else
+	export AW_BENCH_ROUNDS=${AW_BENCH_ROUNDS:-5}
+fi
 
 # Tools other benchmarks drive, not benchmarks of their own.
 helpers=" agentwatch-bench-syscall "

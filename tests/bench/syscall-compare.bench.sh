@@ -85,6 +85,7 @@ run_config() { # ROUND CONFIG -> runs/ROUND.CONFIG.{ns,count,extra}
 	observe_unwatched | enforce_unwatched)
 		[ "$cfg" = enforce_unwatched ] && pol=("${policy[@]}")
 		aw_idle_start "$tmp/idle.json" "${pol[@]}" || return 1
+		echo "load_ms=$AW_IDLE_LOAD_MS" >>"$p.extra"
 		aw_as "$uid2" "$gid2" sh -c "$script" >"$p.ns" 2>"$p.err"
 		aw_idle_stop
 		;;
@@ -146,10 +147,13 @@ done
 rm -rf "$top/build/bench/raw/syscall-compare"
 mkdir -p "$top/build/bench/raw" && cp -r "$tmp/runs" "$top/build/bench/raw/syscall-compare"
 
-python3 - "$tmp/runs" "$rounds" $((reps * n[open-close])) $((reps * n[connect])) <<'PY'
+python3 - "$tmp/runs" "$rounds" "$reps" "${n[getppid]}" "${n[openat-fail]}" "${n[open-close]}" \
+	"${n[connect]}" <<'PY'
 import glob, json, os, statistics, sys
 
-runs_dir, rounds, n_open, n_connect = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+runs_dir, rounds, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+n_per = dict(zip(("getppid", "openat-fail", "open-close", "connect"), map(int, sys.argv[4:8])))
+n_open, n_connect = reps * n_per["open-close"], reps * n_per["connect"]
 ns, counts, extra = {}, {}, {}
 for f in glob.glob(os.path.join(runs_dir, "*.ns")):
     r, cfg = os.path.basename(f)[:-3].split(".", 1)
@@ -176,7 +180,8 @@ for op in ops:
     bs = [base[(r, op)] for r in range(1, rounds + 1) if (r, op) in base]
     if not bs:
         continue
-    print("RESULT syscall.%s.base %.1f ns min=%.1f rounds=%d" % (op, med(bs), min(bs), len(bs)))
+    print("RESULT syscall.%s.base %.1f ns min=%.1f rounds=%d reps=%d n=%d" % (
+        op, med(bs), min(bs), len(bs), reps, n_per[op]))
     for cfg in cfgs:
         rs = [r for r in range(1, rounds + 1) if (r, cfg, op) in ns and (r, op) in base]
         if not rs:
@@ -197,6 +202,12 @@ for op in ("open-close", "connect"):
             # An overhead below the noise comes out negative: counted as 0, the raw figure kept.
             print("RESULT syscall.%s.%s.per_event_vs_auditd %.3f x raw=%.3f goal=0.1 ok=%s" % (
                 op, cfg, max(v / a, 0), v / a, "yes" if v / a <= 0.1 else "no"))
+# How long an agent takes to start (load, attach) on this machine: from the unwatched rounds.
+for cfg in ("observe", "enforce"):
+    ms = [int(extra[(r, cfg + "_unwatched")]["load_ms"]) for r in range(1, rounds + 1)
+          if "load_ms" in extra.get((r, cfg + "_unwatched"), {})]
+    if ms:
+        print("RESULT syscall.agent_load.%s %.0f ms min=%d rounds=%d" % (cfg, med(ms), min(ms), len(ms)))
 # The record check: every open of /etc/hostname and every connect, once.
 for cfg in ("observe", "enforce", "auditd"):
     rs = [r for r in range(1, rounds + 1) if (r, cfg) in counts]

@@ -163,10 +163,10 @@ done
 rm -rf "$top/build/bench/raw/workload"
 mkdir -p "$top/build/bench/raw" && cp -r "$tmp/runs" "$top/build/bench/raw/workload"
 
-python3 - "$tmp/runs" "$rounds" <<'PY'
+python3 - "$tmp/runs" "$rounds" "$files" <<'PY'
 import glob, json, os, statistics, sys
 
-runs_dir, rounds = sys.argv[1], int(sys.argv[2])
+runs_dir, rounds, files = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 def kv(path):
     out = {}
@@ -206,8 +206,8 @@ if not base:
     print("SKIP workload: no baseline run completed")
     sys.exit(0)
 
-print("RESULT workload.base.wall %.0f ms min=%.0f rounds=%d" % (
-    med(list(base.values())), min(base.values()), len(base)))
+print("RESULT workload.base.wall %.0f ms min=%.0f rounds=%d files=%s" % (
+    med(list(base.values())), min(base.values()), len(base), files))
 base_cpu = {}
 for r in base:
     b = [runs[(r, c)]["wl"]["cpu_ms"] for c in ("base", "base2") if (r, c) in runs]
