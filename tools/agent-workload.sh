@@ -30,7 +30,7 @@ set -euo pipefail
 export LC_ALL=C.UTF-8 PATH=/usr/bin:/bin
 
 usage() {
-	sed -n '4,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '4,12p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 64
 }
 

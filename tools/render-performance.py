@@ -259,10 +259,14 @@ def render(doc):
     w("`tests/bench/vm-lsm.bench.sh` runs the syscall benchmark in the VM harness "
       "(`tests/vm/run.sh`: Debian's 6.1 kernel, BPF-LSM active, emulated by QEMU/TCG). File "
       "opens come from `lsm/file_open`; no syscall tracepoint is attached. Emulation distorts "
-      "absolute times, so only ratios are given. Loading an enforcing agent takes minutes under "
-      "TCG, so each agent is loaded once: watched and unwatched rounds interleave while it is "
-      "loaded, and the no-agent baseline is measured before, between and after the two agents "
-      "(each agent against the median of the baselines around it; *vs unwatched* compares watched and unwatched rounds directly, which are interleaved).\n\n")
+      "absolute times, so only ratios are given; each figure is the fastest of five repetitions, "
+      "then the median over rounds. The benchmark runs inside the agent through a small server "
+      "that is the agent's command, so that watched and unwatched runs interleave while one "
+      "agent is loaded. An observing agent loads in seconds: every round loads one afresh "
+      "between two no-agent baselines. An enforcing agent takes minutes to load under TCG, so "
+      "it is loaded once and compared with the median of all the baselines, measured before "
+      "and after it; *vs unwatched* compares its watched and unwatched runs round by round, "
+      "which do interleave.\n\n")
     rows = []
     for op in OPS:
         rows.append([OP_TEXT[op]] + [ratio_cell(res, "vm.syscall.%s.%s" % (op, c)) for c in
@@ -404,7 +408,7 @@ reads the `struct file` from the fd table, resolves its path, when enforcing ask
 matcher for a verdict, and copies the record into the ring buffer; the daemon then encodes it
 as JSON.
 A watched *failing* open produces no event but still pays the map update and delete:
-{obs_openfail}. In the VM, where `lsm/file_open` sees the open once, it costs {vm_obs_openclose}
+{obs_openfail}, against {obs_unw_openfail} unwatched. In the VM, where `lsm/file_open` sees the open once, it costs {vm_obs_openclose}
 observed and {vm_enf_openclose} enforced (ratios only). auditd costs {aud_openclose}
 ({aud_openclose_ns} per event) for the same opens: its records are built in the syscall exit
 path and, once auditd falls behind, the kernel's backlog (8192 records) fills and the process
@@ -436,9 +440,10 @@ CPU figure is given next to it.
 
 **6. Not measured here.** The agent's start-up (load, verify, attach) is outside every
 measurement: {host_load_obs} observing and {host_load_enf} enforcing on this host, {vm_load_obs}
-and {vm_load_enf} under TCG emulation (the enforcing agent verifies the policy hooks). The host is shared with other work on its two CPUs, which moves every
-absolute number; that is why only same-run ratios are reported, why each syscall figure is the
-fastest of several repetitions, and why a ratio below 1.00 can appear.
+and {vm_load_enf} under TCG emulation (the enforcing agent verifies the policy hooks). The
+host is shared with other work on its two CPUs, which moves every absolute number; that is why
+only same-run ratios are reported, why each syscall figure is the fastest of several
+repetitions, and why a ratio below 1.00 can appear.
 
 """
 

@@ -5,19 +5,18 @@
 # attached. TCG distorts absolute times, so only ratios are reported, named vm.* with
 # env=vm_tcg_ratios_only.
 #
-# Loading an agent takes about 90 s under TCG (the verifier, emulated), so an agent is loaded
-# once per configuration rather than once per round: the agent's command is a small server that
-# runs each measurement inside the agent when asked. Rounds interleave the watched run (inside the
-# agent) with the unwatched one (outside it, the agent loaded); the no-agent baseline is measured
-# in rounds before, between and after the two agents (base, observe phase, base, enforce phase,
-# base), and each phase is compared with the median of the baselines around it. Each measurement
-# is the fastest of three repetitions. Because those
-# are not interleaved, vm.syscall.OP.CFG_vs_unwatched also gives watched against unwatched,
-# round by round, which is.
+# The agent's command is a small server that runs each measurement inside the agent when asked,
+# so that watched (inside) and unwatched (outside, the agent loaded) runs interleave while one
+# agent is loaded. An observing agent loads in seconds: each round loads one afresh between two
+# no-agent baselines. An enforcing agent takes minutes under TCG (the verifier, emulated), so it
+# is loaded once, and compared with the median of all the baselines, measured before and after
+# it (base=before_and_after on its lines); vm.syscall.OP.CFG_vs_unwatched compares its watched
+# and unwatched runs round by round, which do interleave. Each measurement is the fastest of
+# AW_BENCH_VM_REPS repetitions (default 5).
 #
-# AW_BENCH_VM_ROUNDS (default AW_BENCH_ROUNDS, else 5), AW_BENCH_VM_REPS (default 3). AW_BENCH_QUICK=1 skips it unless
-# AW_BENCH_VM=1; AW_BENCH_VM=0 always skips it. AW_BENCH_VM_TIMEOUT (default 480 s: a normal run takes about four minutes; a
-# hung guest should not take the whole of make bench's time with it).
+# AW_BENCH_VM_ROUNDS (default AW_BENCH_ROUNDS, else 5). AW_BENCH_QUICK=1 skips it unless
+# AW_BENCH_VM=1; AW_BENCH_VM=0 always skips it. AW_BENCH_VM_TIMEOUT (default 360 s: a normal run
+# takes three to four minutes, and a hung guest must not take all of make bench's time with it).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -44,14 +43,16 @@ host() {
 	fi
 	cd "$top" || return 1
 	AGENTWATCH_BENCH_ROUNDS=${AW_BENCH_VM_ROUNDS:-${AW_BENCH_ROUNDS:-5}} \
-		AGENTWATCH_BENCH_REPS=${AW_BENCH_VM_REPS:-3} \
-		tests/vm/run.sh --timeout "${AW_BENCH_VM_TIMEOUT:-480}" -- \
+		AGENTWATCH_BENCH_REPS=${AW_BENCH_VM_REPS:-5} \
+		tests/vm/run.sh --timeout "${AW_BENCH_VM_TIMEOUT:-360}" -- \
 		bash tests/bench/vm-lsm.bench.sh --guest 2>"$err"
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		echo "SKIP vm: the guest failed (exit $rc): $(grep -v '^#' "$err" | tail -n 3 | tr '\n' ' ')"
+		grep '^#' "$err" | tail -n 8 >&2 # where it was
+	else
+		grep '^# vm: .* done' "$err" >&2
 	fi
-	grep '^#' "$err" >&2
 	rm -f "$err"
 	return 0
 }
@@ -59,10 +60,10 @@ host() {
 guest() {
 	local aw=$top/build/agentwatch bench=$top/build/agentwatch-bench-syscall
 	local rounds=${AGENTWATCH_BENCH_ROUNDS:-5} tmp=/tmp/aw-bench-vm
-	# Three repetitions of each, the fastest kept: the emulator's vCPUs are host threads, and the
+	# Repetitions of each (five by default), the fastest kept: the emulator's vCPUs are host threads, and the
 	# host's other work shows up in the guest's clock.
 	declare -A n=([getppid]=40000 [openat-fail]=2000 [open-close]=2000 [connect]=40)
-	local reps=${AGENTWATCH_BENCH_REPS:-3}
+	local reps=${AGENTWATCH_BENCH_REPS:-5}
 	local ops="getppid openat-fail open-close connect"
 	if ! grep -qw bpf /sys/kernel/security/lsm 2>/dev/null; then
 		echo "SKIP vm: BPF-LSM is not active in the guest ($(cat /sys/kernel/security/lsm 2>/dev/null))"
@@ -98,7 +99,7 @@ guest() {
 				v=$("$bench" "$op" "${n[$op]}")
 				keep_min "${v#* }"
 			done
-			echo "$op $1 $best" >>"$raw"
+			echo "$op $1 $round $best" >>"$raw"
 		done
 	}
 	# The fifos are held open read-write on this side too (fds 5 and 6), so that neither end
@@ -115,10 +116,10 @@ guest() {
 				fi
 				keep_min "$v"
 			done
-			echo "$op $1 $best" >>"$raw"
+			echo "$op $1 $round $best" >>"$raw"
 		done
 	}
-	start_agent() { # ARGS... (the phase's $name is in scope)
+	start_agent() { # ARGS... (the agent is called $name)
 		rm -f "$tmp/in" "$tmp/out" "$tmp/ev.json"
 		mkfifo "$tmp/in" "$tmp/out"
 		exec 5<>"$tmp/in" 6<>"$tmp/out"
@@ -126,77 +127,104 @@ guest() {
 		"$aw" exec --events "$tmp/ev.json" "$@" -- bash "$tmp/server.sh" "$tmp/in" "$tmp/out" \
 			2>"$tmp/agent.err" 5>&- 6>&- &
 		agent=$!
+		echo "# vm: $name: agent $agent starting ($SECONDS s)" >&2
 		local t0=$SECONDS
 		while ! [ -s "$tmp/ev.json" ]; do
-			if ! kill -0 "$agent" 2>/dev/null || [ $((SECONDS - t0)) -gt 600 ]; then
+			if ! kill -0 "$agent" 2>/dev/null || [ $((SECONDS - t0)) -gt 240 ]; then
 				echo "# vm: agent '$name' did not start: $(tail -n 3 "$tmp/agent.err" | tr '\n' ' ')" >&2
 				return 1
 			fi
 			sleep 0.2
 		done
-		echo "# vm: agent '$name' loaded in $((SECONDS - t0)) s" >&2
-		echo "RESULT vm.agent_load.$name $((SECONDS - t0)) s env=vm_tcg" >>"$tmp/loads"
+		grep -q "^RESULT vm.agent_load.$name " "$tmp/loads" ||
+			echo "RESULT vm.agent_load.$name $((SECONDS - t0)) s env=vm_tcg" >>"$tmp/loads"
 	}
 	stop_agent() {
+		echo "# vm: $name: stopping agent $agent ($SECONDS s)" >&2
 		echo "quit 0" >&5
-		for _ in $(seq 300); do kill -0 "$agent" 2>/dev/null || break; sleep 0.2; done
-		kill "$agent" 2>/dev/null
+		local sig
+		for sig in TERM KILL; do
+			for _ in $(seq 150); do kill -0 "$agent" 2>/dev/null || break 2; sleep 0.2; done
+			echo "# vm: $name: agent $agent still running after 30 s, SIG$sig" >&2
+			kill -s "$sig" "$agent" 2>/dev/null
+		done
 		wait "$agent"
 		exec 5>&- 6>&-
+		echo "# vm: $name: agent $agent stopped ($SECONDS s)" >&2
 		agent=
 	}
-	phase() { # NAME ARGS...: load the agent, interleave unwatched and watched rounds, unload
-		local name=$1 r
-		shift
-		start_agent "$@" || return 1
-		for r in $(seq "$rounds"); do
-			if [ $((r % 2)) -eq 1 ]; then
-				measure "${name}_unwatched"
-				measure_in "$name" || return 1
-			else
-				measure_in "$name" || return 1
-				measure "${name}_unwatched"
-			fi
-			echo "# vm: $name round $r/$rounds done ($SECONDS s)" >&2
-		done
-		stop_agent
-		# Every open of /etc/hostname by the benchmark, from lsm/file_open.
-		local got
-		got=$(grep '"path":"/etc/hostname"' "$tmp/ev.json" | grep -c '"source":"lsm"')
-		echo "RESULT vm.check.$name.open-close $got events expected=$((rounds * reps * n[open-close])) ok=$([ "$got" -eq $((rounds * reps * n[open-close])) ] && echo yes || echo no) env=vm_tcg" >>"$tmp/loads"
+	both() { # NAME: unwatched and watched, in an order that alternates with the round
+		if [ $((round % 2)) -eq 1 ]; then
+			measure "${1}_unwatched"
+			measure_in "$1" || return 1
+		else
+			measure_in "$1" || return 1
+			measure "${1}_unwatched"
+		fi
 	}
-	bases() { # NAME
-		local r
-		for r in $(seq "$rounds"); do measure "$1"; done
+	opens() { # every open of /etc/hostname in the agent's events, from lsm/file_open
+		grep '"path":"/etc/hostname"' "$tmp/ev.json" | grep -c '"source":"lsm"'
 	}
-
+	check() { # NAME GOT
+		local exp=$((rounds * reps * n[open-close]))
+		echo "RESULT vm.check.$1.open-close $2 events expected=$exp ok=$([ "$2" -eq "$exp" ] && echo yes || echo no) env=vm_tcg" >>"$tmp/loads"
+	}
+	local round=0 name got=0
 	measure warmup # TCG translates each code path once; not counted
-	bases base0
-	phase observe || return 1
-	bases base1
-	phase enforce --policy "$top/rules/default.yaml" --workspace "$tmp" || return 1
-	bases base2
+
+	# Observing: the agent loads in seconds, so each round loads it afresh between two
+	# baselines, and every ratio is interleaved.
+	name=observe
+	for round in $(seq "$rounds"); do
+		measure base
+		start_agent || return 1
+		both observe || return 1
+		stop_agent
+		got=$((got + $(opens)))
+		measure base
+		echo "# vm: observe round $round/$rounds done ($SECONDS s)" >&2
+	done
+	check observe "$got"
+
+	# Enforcing: verifying the policy hooks takes minutes under TCG, so the agent is loaded once;
+	# its rounds interleave watched and unwatched, and the baseline comes from the rounds before
+	# and after it.
+	name=enforce
+	start_agent --policy "$top/rules/default.yaml" --workspace "$tmp" || return 1
+	for round in $(seq "$rounds"); do
+		both enforce || return 1
+		echo "# vm: enforce round $round/$rounds done ($SECONDS s)" >&2
+	done
+	stop_agent
+	check enforce "$(opens)"
+	for round in $(seq "$rounds"); do measure base_after; done
 	cat "$tmp/loads"
 
 	/usr/bin/python3 - "$raw" "$rounds" <<-'PY'
 		import statistics, sys
 		raw, rounds = sys.argv[1], int(sys.argv[2])
-		v = {}
+		v = {}  # (op, cfg) -> {round: [ns...]}
 		for line in open(raw):
-		    op, cfg, ns = line.split()
-		    v.setdefault((op, cfg), []).append(float(ns))
+		    op, cfg, rnd, ns = line.split()
+		    v.setdefault((op, cfg), {}).setdefault(int(rnd), []).append(float(ns))
 		med = statistics.median
+
+		def out(op, cfg, ratios, how):
+		    print("RESULT vm.syscall.%s.%s %.3f x ratio=%.3f min=%.3f rounds=%d base=%s env=vm_tcg_ratios_only" % (
+		        op, cfg, med(ratios), med(ratios), min(ratios), len(ratios), how))
+
 		for op in ("getppid", "openat-fail", "open-close", "connect"):
-		    for name, around in (("observe", ("base0", "base1")), ("enforce", ("base1", "base2"))):
-		        base = med(v[(op, around[0])] + v[(op, around[1])])
-		        for cfg in (name, name + "_unwatched"):
-		            ratios = [x / base for x in v[(op, cfg)]]
-		            print("RESULT vm.syscall.%s.%s %.3f x ratio=%.3f min=%.3f rounds=%d env=vm_tcg_ratios_only" % (
-		                op, cfg, med(ratios), med(ratios), min(ratios), len(ratios)))
-		        # Watched against unwatched, round by round while the agent is loaded: interleaved.
-		        ratios = [a / b for a, b in zip(v[(op, name)], v[(op, name + "_unwatched")])]
-		        print("RESULT vm.syscall.%s.%s_vs_unwatched %.3f x ratio=%.3f min=%.3f rounds=%d env=vm_tcg_ratios_only" % (
-		            op, name, med(ratios), med(ratios), min(ratios), len(ratios)))
+		    base = v[(op, "base")]  # round -> [before, after]
+		    for cfg in ("observe", "observe_unwatched"):
+		        out(op, cfg, [v[(op, cfg)][r][0] / (sum(base[r]) / len(base[r])) for r in v[(op, cfg)]],
+		            "interleaved")
+		    around = med([x for xs in base.values() for x in xs] +
+		                 [x for xs in v[(op, "base_after")].values() for x in xs])
+		    for cfg in ("enforce", "enforce_unwatched"):
+		        out(op, cfg, [xs[0] / around for xs in v[(op, cfg)].values()], "before_and_after")
+		    for name in ("observe", "enforce"):
+		        w, u = v[(op, name)], v[(op, name + "_unwatched")]
+		        out(op, name + "_vs_unwatched", [w[r][0] / u[r][0] for r in w], "unwatched")
 	PY
 }
 
