@@ -400,6 +400,8 @@ opener_busy() { gt0 "$(cell top-opener OPEN/s)"; }
 wait_until 40 opener_busy
 gt0 "$(cell top-opener OPEN/s)" && t_pass top-exec-open-rate || t_fail top-exec-open-rate "OPEN/s '$(cell top-opener OPEN/s)'"
 gt0 "$(cell top-opener PROCS)" && t_pass top-exec-procs || t_fail top-exec-procs "PROCS '$(cell top-opener PROCS)'"
+connector_busy() { gt0 "$(cell top-connector CONN/s)"; }
+wait_until 40 connector_busy
 gt0 "$(cell top-connector CONN/s)" && t_pass top-exec-connect-rate || t_fail top-exec-connect-rate "CONN/s '$(cell top-connector CONN/s)'"
 denier_denied() { gt0 "$(cell top-denier DENY)" && gt0 "$(cell top-denier DENY/s)"; }
 wait_until 30 denier_denied && t_pass top-exec-denials || t_fail top-exec-denials "$(screen | grep top-denier)"
