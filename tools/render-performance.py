@@ -465,8 +465,11 @@ on exit, also on failure); if auditd was not running, the benchmark runs its own
 distribution's `auditd.conf`, logging to a temporary file, no rotation) and stops it
 afterwards. Between auditd rounds a single `-a never,task` rule keeps new processes off the
 audit syscall path, which is on for every new process once audit has been enabled since boot
-(with audit disabled and no rules, about 1.15x on getppid on this host); if audit was off with
-no rules before the run, that rule is left in place, so the machine keeps the fast path it had.
+(with audit disabled and no rules, about 1.15x on getppid on this host). On exit the rules and
+settings are restored exactly and checked against the saved copy (the bench prints
+`audit: rules (N) and settings restored exactly`). If audit was off with no rules, new processes
+stay on that slow path until reboot; the bench says so and suggests `auditctl -a never,task`
+(`AW_BENCH_AUDIT_NEVER_TASK=1` adds it) rather than leaving a rule the machine did not have.
 The watched workload runs as `nobody`, the unwatched one as `daemon` (`AW_BENCH_USER`,
 `AW_BENCH_USER2`): real accounts, because auditd's default ENRICHED log format resolves uids;
 for a uid with no passwd entry that lookup made auditd about 10x slower in a trial run, and
