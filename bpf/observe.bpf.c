@@ -231,21 +231,26 @@ static __always_inline __u32 aw_open_access(struct file *file, __u32 open_flags)
 	return access;
 }
 
-/* open(2) flags by thread, kept between syscall entry and exit for watched tasks only. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u32);
-} open_flags_by_tid SEC(".maps");
-
-static __always_inline int aw_open_enter(__u64 flags)
+/*
+ * The open(2) flags of the syscall now returning, from the registers it was called with (the
+ * kernel's saved copy, not user memory). struct file keeps no O_CREAT, O_EXCL or O_TRUNC, and
+ * reading them here means no sys_enter program: an enter tracepoint would put one more probe on
+ * every syscall of every process. `arg` is the flags' position (1-based); 0: creat(2).
+ */
+static __always_inline __u32 aw_open_syscall_flags(int arg)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), f = flags;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-	if (aw_agent_of_current())
-		bpf_map_update_elem(&open_flags_by_tid, &tid, &f, BPF_ANY);
-	return 0;
+	switch (arg) {
+	case 0:
+		return AW_O_CREAT | AW_O_TRUNC | 1;
+	case 2:
+		return (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	case 3:
+		return (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs);
+	default: /* openat2: the flags are in struct open_how, in user memory; f_flags only */
+		return 0;
+	}
 }
 
 /* The fd the syscall returned, looked up in the task's own fd table: the kernel's file. */
@@ -262,19 +267,14 @@ static __always_inline struct file *aw_fd_file(long fd)
 	return file;
 }
 
-static __always_inline int aw_open_exit(long ret, bool decide)
+static __always_inline int aw_open_exit(long ret, int flags_arg, bool decide)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), flags = 0, *saved;
 	struct aw_agent *agent = aw_agent_of_current();
 	struct file *file;
+	__u32 flags;
 
 	if (!agent)
 		return 0;
-	saved = bpf_map_lookup_elem(&open_flags_by_tid, &tid);
-	if (saved) {
-		flags = *saved;
-		bpf_map_delete_elem(&open_flags_by_tid, &tid);
-	}
 	if (ret < 0)
 		return 0;
 	file = aw_fd_file(ret);
@@ -282,7 +282,7 @@ static __always_inline int aw_open_exit(long ret, bool decide)
 		struct aw_verdict v;
 
 		AW_COUNT(agent->slot, opens);
-		flags |= BPF_CORE_READ(file, f_flags);
+		flags = aw_open_syscall_flags(flags_arg) | BPF_CORE_READ(file, f_flags);
 		/* The open already happened: a deny can only be reported, or punished. */
 		v.evflags = 0;
 		v.rule_id = 0;
@@ -299,70 +299,52 @@ static __always_inline int aw_open_exit(long ret, bool decide)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat")
-int tp_sys_enter_openat(struct trace_event_raw_sys_enter *ctx)
-{
-	return aw_open_enter(ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int tp_sys_enter_open(struct trace_event_raw_sys_enter *ctx)
-{
-	return aw_open_enter(ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_creat")
-int tp_sys_enter_creat(struct trace_event_raw_sys_enter *ctx)
-{
-	return aw_open_enter(AW_O_CREAT | AW_O_TRUNC | 1);
-}
-
 SEC("tracepoint/syscalls/sys_exit_openat")
 int tp_sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret, false);
+	return aw_open_exit(ctx->ret, 3, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int tp_sys_exit_openat_decide(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret, true);
+	return aw_open_exit(ctx->ret, 3, true);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int tp_sys_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret, false);
+	return aw_open_exit(ctx->ret, 2, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int tp_sys_exit_open_decide(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret, true);
+	return aw_open_exit(ctx->ret, 2, true);
 }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int tp_sys_exit_creat(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret, false);
+	return aw_open_exit(ctx->ret, 0, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int tp_sys_exit_creat_decide(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret, true);
+	return aw_open_exit(ctx->ret, 0, true);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int tp_sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret, false);
+	return aw_open_exit(ctx->ret, -1, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int tp_sys_exit_openat2_decide(struct trace_event_raw_sys_exit *ctx)
 {
-	return aw_open_exit(ctx->ret, true);
+	return aw_open_exit(ctx->ret, -1, true);
 }
 
 /*

@@ -212,6 +212,13 @@ int main(int argc, char **argv)
 		printf("baseline /proc read (readlink exe + read stat): %.0f ops/s; a lookup is "
 		       "%.0fx faster\n",
 		       base, lookups / base);
+	/* The baseline: what each event would cost without the cache, reading /proc. */
+	printf("RESULT proc_cache.lookup_rate %.0f lookups/s ratio=%.1f baseline=%.0f\n", lookups,
+	       base > 0 ? lookups / base : 0.0, base);
+	printf("RESULT proc_cache.churn_rate %.0f ops/s ratio=%.1f baseline=%.0f live=%ld\n", mix,
+	       base > 0 ? mix / base : 0.0, base, live);
+	printf("RESULT proc_cache.ancestry_rate %.0f walks/s ratio=%.1f baseline=%.0f\n", walks,
+	       base > 0 ? walks / base : 0.0, base);
 	printf("stats: live %zu ghosts %zu evictions %llu reclaimed %llu replaced %llu\n", st.live,
 	       st.exited, (unsigned long long)st.evictions, (unsigned long long)st.reclaimed,
 	       (unsigned long long)st.replaced);

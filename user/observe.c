@@ -31,13 +31,6 @@ struct observe {
 	int delivered;
 };
 
-/* Syscall entries whose flags the open exit tracepoints need (no LSM: file opens come from there). */
-static const char *const tracepoint_file_progs[] = {
-	"tp_sys_enter_openat",
-	"tp_sys_enter_open",
-	"tp_sys_enter_creat",
-};
-
 /*
  * Does the tracepoint of a "tracepoint/<category>/<name>" program exist here? A kernel built
  * without modules has no init_module syscall, so no tracepoint for it.
@@ -173,13 +166,6 @@ int observe__open_and_load(struct observe **out, const struct observe_opts *opts
 		if (strncmp(bpf_program__name(prog), "tp_sc_", 6) == 0)
 			bpf_program__set_autoload(prog, !opts->lsm_file_open && opts->enforce &&
 								tracepoint_exists(prog));
-	}
-	for (i = 0; i < sizeof(tracepoint_file_progs) / sizeof(tracepoint_file_progs[0]); i++) {
-		struct bpf_program *p = bpf_object__find_program_by_name(o->skel->obj,
-									 tracepoint_file_progs[i]);
-
-		if (p)
-			bpf_program__set_autoload(p, !opts->lsm_file_open);
 	}
 	/* No sys_enter program at all unless syscall observation was asked for. */
 	bpf_program__set_autoload(o->skel->progs.tp_sys_enter, opts->syscalls);

@@ -22,6 +22,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# An idle agent, loaded and attached: `exec` runs CMD only once its programs are in.
+start_idle() {
+	local i
+	"$aw" exec --events /dev/null "$@" -- sleep 600 &
+	idle=$!
+	for i in $(seq 300); do
+		pgrep -P "$idle" -x sleep >/dev/null && return 0
+		sleep 0.05
+	done
+	echo "observe bench: the idle agent did not start" >&2
+	exit 1
+}
+
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP observe bench: needs root"
 	exit 0
@@ -42,16 +55,12 @@ run() { # config op -> ns per op
 # is taken against the mean of the two bases around it.
 for r in $(seq "$rounds"); do
 	for op in $ops; do echo "$op base $(run base "$op")" >>"$tmp/raw"; done
-	"$aw" exec --events /dev/null -- sleep 600 &
-	idle=$!
-	sleep 1
+	start_idle
 	for op in $ops; do echo "$op unwatched $(run unwatched "$op")" >>"$tmp/raw"; done
 	kill "$idle"
 	wait "$idle" 2>/dev/null
 	idle=
-	"$aw" exec --syscalls --events /dev/null -- sleep 600 &
-	idle=$!
-	sleep 1
+	start_idle --syscalls
 	echo "getppid unwatched_sysobs $(run unwatched getppid)" >>"$tmp/raw"
 	kill "$idle"
 	wait "$idle" 2>/dev/null
