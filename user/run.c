@@ -1098,7 +1098,12 @@ int do_run(int argc, char **argv)
 		rc = ret;
 		goto out_free_config;
 	}
-	/* Before the slow part: one daemon per socket. */
+	/* Before the slow part: good rules, and one daemon per socket. */
+	if (d->cfg.n_rules && run_policy__check(d->cfg.rules, d->cfg.n_rules)) {
+		log_error("run: the rules have errors; nothing was loaded");
+		rc = AW_EXIT_USAGE;
+		goto out_free_config;
+	}
 	if (control__in_use(d->cfg.socket ? d->cfg.socket : CONTROL_SOCKET_DEFAULT)) {
 		log_error("control socket '%s': another agentwatch daemon answers on it",
 			  d->cfg.socket ? d->cfg.socket : CONTROL_SOCKET_DEFAULT);

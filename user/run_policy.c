@@ -17,6 +17,7 @@
 #include "log.h"
 #include "observe.h"
 #include "ocsf.h"
+#include "policy.h"
 #include "run_policy.h"
 #include "stream.h"
 
@@ -279,6 +280,20 @@ struct json_object *run_policy__status_json(const struct run_policy *rp)
 }
 
 /* --- lifetime ------------------------------------------------------------------------------ */
+
+int run_policy__check(char *const *paths, int n_paths)
+{
+	struct policy_collection c;
+	struct policy_errors errs = {};
+	int err;
+
+	policy_collection__init(&c);
+	err = policy_collection__load(&c, paths, n_paths, &errs);
+	policy_errors__print(&errs, stderr);
+	policy_errors__free(&errs);
+	policy_collection__free(&c);
+	return err;
+}
 
 int run_policy__open(struct run_policy **out, const struct run_policy_opts *o,
 		     const struct aw_capabilities *caps, struct observe *obs, struct stream *st)

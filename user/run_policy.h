@@ -51,6 +51,11 @@ struct run_policy_opts {
 };
 
 /*
+ * Read and check the policies without a kernel (before the slow load): 0, or -errno after
+ * printing every error as FILE:LINE:COL.
+ */
+int run_policy__check(char *const *paths, int n_paths);
+/*
  * Load the policies (errors as FILE:LINE:COL), put the pending set in force and start
  * watching the paths. `obs` must have been loaded with observe_opts.enforce. Reports the load
  * as an event on `st`, which then names rules from the policy in force.
