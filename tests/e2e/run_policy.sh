@@ -171,6 +171,8 @@ if ! retry 2400 test -S "$sock" || ! retry 100 status 'True'; then
 	exit 1
 fi
 t_pass run-policy-daemon-starts
+"$AW" events --follow --socket "$sock" >"$tmp/follow.txt" 2>&1 &
+pids+=($!)
 t_check run-policy-status-generation status 's["policy"]["generation"] >= 1 and s["policy"]["paths"] == ["'"$tmp/rules"'", "'"$tmp/linked.yaml"'"]'
 t_check run-policy-start-event events "
 c = changes()
@@ -227,13 +229,17 @@ retry 100 status "any(a['name'] == 'job-marker' for a in s['agents'])"
 t_eq run-policy-new-nonmatching-free ok \
 	"$(in_cgroup "$base/new/nojob" "$PY" tests/helpers/probe.py tcp 127.0.0.2 "$port")"
 
-# agentwatch exec through the daemon: the daemon's policy, with the client's ${WORKSPACE}.
+# agentwatch exec through the daemon: the daemon's policy, with the client's ${WORKSPACE}; the
+# agent is in the policy while registered (one generation to add it, one to take it out).
+gen_before=$(generation)
 out=$("$AW" exec --socket "$sock" --name "awpolexec$$" --workspace "$tmp/ws" -- \
 	"$PY" tests/helpers/probe.py batch "tcp 127.0.0.2 $port" "read $tmp/ws/secret" 2>"$tmp/exec.err")
 rc=$?
 read -r -a got <<<"$(tr '\n' ' ' <<<"$out")"
 t_eq run-policy-exec-exit 0 "$rc"
 t_eq run-policy-exec-denied EPERM "${got[0]}"
+t_check run-policy-exec-removed-from-policy status \
+	"s['policy']['generation'] >= $gen_before + 2 and not any(a['name'] == 'awpolexec$$' for a in s['agents'])"
 t_check run-policy-exec-event retry 100 events "
 assert [e for e in blocked('deny-port-a') if e['unmapped']['ai_agent']['name'] == 'awpolexec$$'], 'no event'
 "
@@ -308,6 +314,9 @@ assert p['errors'] and p['errors'][0].startswith('$tmp/rules/net.yaml:11:13: '),
 assert e['status_detail'].startswith('$tmp/rules/net.yaml:11:13: ') and e['severity_id'] == 4, e
 assert 'generation $gen1 stays in force' in e['message'], e
 "
+t_check run-policy-bad-reload-followers retry 100 grep -qE \
+	"  policy +policy reload failed; generation $gen1 stays in force: $tmp/rules/net.yaml:11:13: " \
+	"$tmp/follow.txt"
 probe_ask "tcp 127.0.0.2 $((port + 1))"
 t_eq run-policy-bad-reload-keeps-rule EPERM "$answer"
 probe_ask "tcp 127.0.0.2 $port"
