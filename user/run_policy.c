@@ -54,11 +54,14 @@ static void report(struct run_policy *rp, bool ok, __u32 prev, const char *trigg
 	stream__flush(rp->st);
 }
 
+static void rewatch(struct run_policy *rp);
+
 void run_policy__reload(struct run_policy *rp, const char *trigger)
 {
 	__u32 prev = enforce__generation(rp->enf);
 	int err;
 
+	rewatch(rp);
 	if (rp->o.drain)
 		rp->o.drain(rp->o.ctx);
 	err = enforce__reload(rp->enf); /* logs what failed; the old generation stays */
@@ -120,7 +123,7 @@ static void inotify_ready(struct loop_source *src, unsigned int events)
 				continue;
 			if (ie->mask & IN_IGNORED) {
 				log_warn("policy: '%s' is gone: its changes are no longer watched "
-					 "(SIGHUP still reloads)",
+					 "(SIGHUP reloads, and watches it again once it is back)",
 					 w->dir);
 				w->wd = -1;
 			} else if (ie->len && relevant(w, ie->name)) {
@@ -149,6 +152,22 @@ static int loop_add(int epfd, struct loop_source *src)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, src->fd, &ev) ? -errno : 0;
 }
 
+static int watch_dir(struct run_policy *rp, struct policy_watch *w)
+{
+	w->wd = inotify_add_watch(rp->inotify_src.fd, w->dir,
+				  IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+					  IN_DELETE | IN_ATTRIB | IN_MODIFY);
+	return w->wd < 0 ? -errno : 0;
+}
+
+/* A watched directory that went away and is back (made again) is watched again. */
+static void rewatch(struct run_policy *rp)
+{
+	for (int i = 0; i < rp->n_watches; i++)
+		if (rp->watches[i].wd < 0 && !watch_dir(rp, &rp->watches[i]))
+			log_info("policy: watching '%s' again", rp->watches[i].dir);
+}
+
 /* Watch the directory of a rules path (a directory: itself; a file: its parent, for its name). */
 static int add_watch(struct run_policy *rp, const char *path)
 {
@@ -156,6 +175,7 @@ static int add_watch(struct run_policy *rp, const char *path)
 	const char *name = NULL, *slash;
 	char dir[PATH_MAX];
 	struct stat st;
+	int err;
 
 	if (rp->n_watches == RUN_POLICY_WATCH_MAX)
 		return log_errno(E2BIG, "policy: more than %d rules paths to watch",
@@ -174,16 +194,14 @@ static int add_watch(struct run_policy *rp, const char *path)
 			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	}
 	w = &rp->watches[rp->n_watches];
-	w->wd = inotify_add_watch(rp->inotify_src.fd, dir,
-				  IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-					  IN_DELETE | IN_ATTRIB | IN_MODIFY);
-	if (w->wd < 0)
-		return log_errno(errno, "policy: inotify on '%s'", dir);
 	w->dir = strdup(dir);
 	w->name = name ? strdup(name) : NULL;
+	rp->n_watches++; /* freed with the others from here on */
 	if (!w->dir || (name && !w->name))
 		return -ENOMEM;
-	rp->n_watches++;
+	err = watch_dir(rp, w);
+	if (err)
+		return log_errno(err, "policy: inotify on '%s'", dir);
 	log_debug("policy: watching '%s'%s%s", dir, name ? " for " : "", name ? name : "");
 	return 0;
 }

@@ -9,7 +9,7 @@
  *     --home or $HOME, --workspace or its current directory);
  *   - the daemon's defaults: `--home`/`--workspace`, config `home:`/`workspace:`;
  *   - ${HOME}: the home directory (passwd) of the user owning the agent's cgroup directory (a
- *     delegated user cgroup belongs to its user; others to root);
+ *     delegated user cgroup belongs to its user; others to root), /root if it has none;
  *   - ${WORKSPACE}: none, written as RUN_POLICY_NO_WORKSPACE, a path under /proc where no file
  *     can exist: a rule excepting the workspace then excepts nothing (fail-closed).
  * Cgroups made under a watch glob's prefix and not yet registered (the pending slot) are under
@@ -20,7 +20,8 @@
  * on every rules directory and on the directory of every rules file, debounced: a reload runs
  * once nothing changed for RUN_POLICY_DEBOUNCE_MS. In a directory, changes to *.yaml and *.yml
  * (not hidden) count, and to `..data` (a Kubernetes ConfigMap volume swaps that symlink); for a
- * file, changes to that name. Every load and reload, good or bad, is an event (OCSF 6002,
+ * file, changes to that name. A watched directory that is removed is watched again by the next
+ * reload that finds it back (SIGHUP). Every load and reload, good or bad, is an event (OCSF 6002,
  * ocsf.h struct ocsf_policy_change); a bad one keeps the generation in force and is also
  * logged, FILE:LINE:COL per error.
  */

@@ -341,6 +341,22 @@ assert c and c[-1]['unmapped']['policy']['generation'] > $gen1, c
 assert blocked('deny-sighup-after'), 'no event with the new rule'
 "
 
+# The rules directory removed: a failed reload, the policy kept; made again, SIGHUP loads it and
+# watches it again, so that later edits are seen.
+failures=$("$AW" events --json --socket "$sock" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["policy"]["reload_failures"])')
+rm -rf "$tmp/rules"
+t_check run-policy-dir-removed-failure retry 200 status "s['policy']['reload_failures'] == $failures + 1"
+probe_ask "tcp 127.0.0.2 $((port + 1))"
+t_eq run-policy-dir-removed-keeps-rule EPERM "$answer"
+mkdir "$tmp/rules"
+net_policy "$tmp/rules/net.yaml" deny-port-c 127.0.0.6 "$port"
+kill -HUP "$daemon"
+probe_until EPERM "tcp 127.0.0.6 $port"
+t_eq run-policy-dir-back-sighup EPERM "$answer"
+net_policy "$tmp/rules/net.yaml" deny-port-d 127.0.0.7 "$port"
+probe_until EPERM "tcp 127.0.0.7 $port"
+t_eq run-policy-dir-back-watched-again EPERM "$answer"
+
 # --- the end -----------------------------------------------------------------------------------------
 touch "$tmp/q/stop"
 kill -TERM "$daemon"
