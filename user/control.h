@@ -33,7 +33,9 @@
  *     -> {"ok":true,"version":..,"pid":..,"cgroup_root":..,"watch":["<glob>",..],
  *         "agents":[<agent>,..],"counters":{"events":N,"unattributed":N,"ringbuf_full":N,
  *         "no_scratch":N,"malformed":N,"written":N,"sink_dropped":N,"sink_errors":N,
- *         "followers":N,"follow_dropped":N,"refused":N}}
+ *         "followers":N,"follow_dropped":N,"refused":N},
+ *         "policy":{"generation":N,"reload_failures":N,"paths":[..]}}
+ *        (policy only when the daemon enforces rules, user/run_policy.h)
  *   {"op":"follow"}
  *     -> {"ok":true}, then every later event as the line the sinks get (one OCSF 1.8.0 object),
  *        interleaved with notices, objects with a "notice" member:
