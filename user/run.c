@@ -920,6 +920,7 @@ static int start_policy(struct daemon *d)
 		.home = d->cfg.home,
 		.workspace = d->cfg.workspace,
 		.epfd = d->epfd,
+		.metrics = d->metrics,
 		.drain = drain_for_policy,
 		.ctx = d,
 	};

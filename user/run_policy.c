@@ -15,6 +15,7 @@
 #include "control.h"
 #include "enforce.h"
 #include "log.h"
+#include "metrics.h"
 #include "observe.h"
 #include "ocsf.h"
 #include "policy.h"
@@ -45,6 +46,16 @@ static const char *rule_name(const void *ctx, __u32 rule_id)
 	return enforce__rule_name(ctx, rule_id);
 }
 
+/* The generation in the kernel and the failed reloads, for Prometheus (user/metrics.h). */
+static void publish(struct run_policy *rp)
+{
+	if (!rp->o.metrics)
+		return;
+	metrics__set(rp->o.metrics, METRIC_POLICY_GENERATION, enforce__generation(rp->enf));
+	metrics__set(rp->o.metrics, METRIC_POLICY_RELOAD_FAILURES,
+		     enforce__reload_failures(rp->enf));
+}
+
 static void report(struct run_policy *rp, bool ok, __u32 prev, const char *trigger)
 {
 	struct ocsf_policy_change pc;
@@ -52,6 +63,7 @@ static void report(struct run_policy *rp, bool ok, __u32 prev, const char *trigg
 	enforce__describe_change(rp->enf, ok, prev, trigger, &pc);
 	stream__policy_change(rp->st, &pc);
 	stream__flush(rp->st);
+	publish(rp);
 }
 
 static void rewatch(struct run_policy *rp);
@@ -264,7 +276,10 @@ int run_policy__add_agent(struct run_policy *rp, __u32 slot, const char *name, c
 		.workspace = workspace ?: rp->workspace ?: RUN_POLICY_NO_WORKSPACE,
 	};
 
-	return enforce__add_agent(rp->enf, &ea);
+	int err = enforce__add_agent(rp->enf, &ea);
+
+	publish(rp);
+	return err;
 }
 
 void run_policy__remove_agent(struct run_policy *rp, __u32 slot)
@@ -273,6 +288,7 @@ void run_policy__remove_agent(struct run_policy *rp, __u32 slot)
 
 	if (err)
 		log_errno(err, "policy: agent slot %u: remove", slot);
+	publish(rp);
 }
 
 const char *run_policy__last_error(const struct run_policy *rp)

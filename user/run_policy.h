@@ -36,6 +36,7 @@
 #define RUN_POLICY_DEBOUNCE_MS	200
 #define RUN_POLICY_NO_WORKSPACE "/proc/agentwatch-no-workspace"
 
+struct metrics;
 struct observe;
 struct stream;
 struct run_policy;
@@ -46,6 +47,7 @@ struct run_policy_opts {
 	const char *home;      /* default ${HOME}; NULL: the cgroup owner's home */
 	const char *workspace; /* default ${WORKSPACE}; NULL: RUN_POLICY_NO_WORKSPACE */
 	int epfd;	       /* the daemon's epoll set: inotify and the debounce timer join it */
+	struct metrics *metrics; /* policy_generation, policy_reload_failures_total; or NULL */
 	/* Called before a reload: deliver what the ring holds, named by the old rules. */
 	void (*drain)(void *ctx);
 	void *ctx;

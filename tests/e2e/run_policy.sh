@@ -163,8 +163,9 @@ ln -s "$tmp/other/real.yaml" "$tmp/linked.yaml"
 echo "machine example.com" >"$tmp/home/.netrc"
 echo "s3cret" >"$tmp/ws/secret"
 
+mport=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$AW" run --watch "$glob" --rules "$tmp/rules" --rules "$tmp/linked.yaml" --home "$tmp/home" \
-	--events "$ev" --socket "$sock" 2>"$tmp/daemon.err" &
+	--events "$ev" --socket "$sock" --metrics "127.0.0.1:$mport" 2>"$tmp/daemon.err" &
 daemon=$!
 if ! retry 2400 test -S "$sock" || ! retry 100 status 'True'; then
 	t_fail run-policy-daemon-starts "no control socket after 120 s: $(tail -n 5 "$tmp/daemon.err")"
@@ -322,6 +323,13 @@ t_eq run-policy-bad-reload-keeps-rule EPERM "$answer"
 probe_ask "tcp 127.0.0.2 $port"
 t_eq run-policy-bad-reload-keeps-allow ok "$answer"
 t_check run-policy-bad-reload-status status "s['policy']['generation'] == $gen1 and s['policy']['reload_failures'] == 1"
+t_check run-policy-bad-reload-metrics "$PY" -c '
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=10).read().decode()
+m = {l.split()[0]: l.split()[1] for l in text.splitlines() if l and not l.startswith("#")}
+assert m["agentwatch_policy_generation"] == sys.argv[2], m.get("agentwatch_policy_generation")
+assert m["agentwatch_policy_reload_failures_total"] == "1", m.get("agentwatch_policy_reload_failures_total")
+' "$mport" "$gen1"
 
 # SIGHUP: an edit inotify cannot see (a symlink's target) is applied on SIGHUP
 net_policy "$tmp/rules/net.yaml" deny-port-b 127.0.0.2 $((port + 1)) # the directory good again
