@@ -35,7 +35,7 @@ struct enforce {
 	char last_error[ENFORCE_ERROR_MAX];
 };
 
-/* Keep the text of a failure for enforce__last_error(), and log it to stderr line by line. */
+/* Keep the text of a failure for enforce__last_error(), one message a line. */
 static void record_error(struct enforce *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void record_error(struct enforce *e, const char *fmt, ...)
@@ -50,6 +50,7 @@ static void record_error(struct enforce *e, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Print policy errors (FILE:LINE:COL: ...) and keep them. */
 static void record_errors(struct enforce *e, const struct policy_errors *errs)
 {
 	policy_errors__print(errs, stderr);
@@ -83,9 +84,8 @@ static int check_requirements(struct enforce *e, const struct policy_image *img)
 		if ((set->defaults.flags & AW_DEF_REQUIRE_LSM) && e->caps.file != AW_LEVEL_LSM) {
 			record_error(e,
 				     "agent '%s': a policy of %s requires BPF-LSM enforcement, "
-				     "which "
-				     "this kernel does not give (file enforcement: %s; see "
-				     "'agentwatch doctor')",
+				     "which this kernel does not give (file enforcement: %s; "
+				     "see 'agentwatch doctor')",
 				     set->agent ? set->agent : "?",
 				     set->n_policies ? set->policies[0] : "its set",
 				     aw_level__name(e->caps.file));
@@ -132,8 +132,8 @@ static int compile_pending(struct enforce *e, const struct policy_collection *c,
 	if (err == -EINVAL) {
 		if (!e->pending_failed) {
 			log_warn("policy: the merge of every policy, for cgroups not yet "
-				 "registered, "
-				 "does not compile; they have no policy until registered:");
+				 "registered, does not compile; they have no policy until "
+				 "registered:");
 			policy_errors__print(&errs, stderr);
 		}
 		e->pending_failed = true;
