@@ -137,6 +137,66 @@ static int parse_watch(struct cfg_parse *p, struct config *cfg, const yaml_node_
 	return 0;
 }
 
+/* A relative rules path is taken from the config file's directory. */
+static int add_rules_path(struct cfg_parse *p, struct config *cfg, const char *path)
+{
+	const char *slash = strrchr(p->name, '/');
+	char *joined;
+	int err;
+
+	if (path[0] == '/' || !slash)
+		return config__add_rules(cfg, path);
+	if (asprintf(&joined, "%.*s/%s", (int)(slash - p->name), p->name, path) < 0)
+		return -ENOMEM;
+	err = config__add_rules(cfg, joined);
+	free(joined);
+	return err;
+}
+
+static int parse_rules(struct cfg_parse *p, struct config *cfg, const yaml_node_t *node)
+{
+	yaml_node_item_t *item;
+	char field[32];
+	int i = 0, err;
+
+	if (node->type != YAML_SEQUENCE_NODE)
+		return cfg_error(p, node, "rules",
+				 "expected a sequence of policy files or directories, got %s",
+				 node_kind(node));
+	for (item = node->data.sequence.items.start; item < node->data.sequence.items.top;
+	     item++, i++) {
+		yaml_node_t *r = yaml_document_get_node(p->doc, *item);
+		const char *path;
+
+		snprintf(field, sizeof(field), "rules[%d]", i);
+		err = node_string(p, r, field, &path);
+		if (err)
+			return err;
+		err = add_rules_path(p, cfg, path);
+		if (err == -E2BIG)
+			return cfg_error(p, r, field, "more than %d rules paths", CONFIG_MAX_RULES);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int parse_bool(struct cfg_parse *p, const yaml_node_t *node, const char *field, bool *out)
+{
+	const char *v;
+
+	if (node->type != YAML_SCALAR_NODE)
+		return cfg_error(p, node, field, "expected true or false, got %s", node_kind(node));
+	v = (const char *)node->data.scalar.value;
+	if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !strcmp(v, "true"))
+		*out = true;
+	else if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !strcmp(v, "false"))
+		*out = false;
+	else
+		return cfg_error(p, node, field, "expected true or false, got '%s'", v);
+	return 0;
+}
+
 static int expect_value(struct cfg_parse *p, const yaml_node_t *node, const char *field,
 			const char *want)
 {
@@ -157,12 +217,24 @@ enum cfg_field {
 	F_EVENTS,
 	F_SOCKET,
 	F_CGROUP_ROOT,
+	F_RULES,
+	F_HOME,
+	F_WORKSPACE,
+	F_REQUIRE_ENFORCEMENT,
 	F__COUNT,
 };
 
 static const char *const field_names[F__COUNT] = {
-	[F_API_VERSION] = "apiVersion", [F_KIND] = "kind",     [F_WATCH] = "watch",
-	[F_EVENTS] = "events",		[F_SOCKET] = "socket", [F_CGROUP_ROOT] = "cgroupRoot",
+	[F_API_VERSION] = "apiVersion",
+	[F_KIND] = "kind",
+	[F_WATCH] = "watch",
+	[F_EVENTS] = "events",
+	[F_SOCKET] = "socket",
+	[F_CGROUP_ROOT] = "cgroupRoot",
+	[F_RULES] = "rules",
+	[F_HOME] = "home",
+	[F_WORKSPACE] = "workspace",
+	[F_REQUIRE_ENFORCEMENT] = "requireEnforcement",
 };
 
 static int parse_root(struct cfg_parse *p, struct config *cfg, const yaml_node_t *root)
@@ -190,7 +262,8 @@ static int parse_root(struct cfg_parse *p, struct config *cfg, const yaml_node_t
 		if (f == F__COUNT)
 			return cfg_error(p, key, name,
 					 "unknown field (known: apiVersion, kind, "
-					 "watch, events, socket, cgroupRoot)");
+					 "watch, events, socket, cgroupRoot, rules, home, "
+					 "workspace, requireEnforcement)");
 		if (seen[f])
 			return cfg_error(p, key, name, "duplicate field");
 		seen[f] = true;
@@ -214,8 +287,20 @@ static int parse_root(struct cfg_parse *p, struct config *cfg, const yaml_node_t
 		case F_SOCKET:
 			err = set_abs_path(p, val, name, &cfg->socket);
 			break;
-		default:
+		case F_CGROUP_ROOT:
 			err = set_abs_path(p, val, name, &cfg->cgroup_root);
+			break;
+		case F_RULES:
+			err = parse_rules(p, cfg, val);
+			break;
+		case F_HOME:
+			err = set_abs_path(p, val, name, &cfg->home);
+			break;
+		case F_WORKSPACE:
+			err = set_abs_path(p, val, name, &cfg->workspace);
+			break;
+		default:
+			err = parse_bool(p, val, name, &cfg->require_enforcement);
 			break;
 		}
 		if (err)
@@ -344,9 +429,29 @@ void config__clear_watch(struct config *cfg)
 		selector__free(&cfg->watch[--cfg->n_watch]);
 }
 
+int config__add_rules(struct config *cfg, const char *path)
+{
+	if (cfg->n_rules == CONFIG_MAX_RULES)
+		return -E2BIG;
+	cfg->rules[cfg->n_rules] = strdup(path);
+	if (!cfg->rules[cfg->n_rules])
+		return -ENOMEM;
+	cfg->n_rules++;
+	return 0;
+}
+
+void config__clear_rules(struct config *cfg)
+{
+	while (cfg->n_rules)
+		free(cfg->rules[--cfg->n_rules]);
+}
+
 void config__free(struct config *cfg)
 {
 	config__clear_watch(cfg);
+	config__clear_rules(cfg);
+	free(cfg->home);
+	free(cfg->workspace);
 	free(cfg->events);
 	free(cfg->socket);
 	free(cfg->cgroup_root);

@@ -9,6 +9,11 @@
 //   events: /var/log/agentwatch/events.jsonl   # a file, or - for stdout (default: stdout)
 //   socket: /run/agentwatch/agentwatch.sock    # the control socket (user/control.h)
 //   cgroupRoot: /sys/fs/cgroup          # the cgroup v2 mount (default: from mountinfo)
+//   rules:                              # AgentPolicy files and directories (rules/README.md)
+//     - /etc/agentwatch/rules           #   enforced on every agent; relative paths are taken
+//   home: /home/agent                   #   from the config file's directory; ${HOME} and
+//   workspace: /srv/work                #   ${WORKSPACE} defaults (user/run_policy.h)
+//   requireEnforcement: true            # refuse to start without full enforcement (doctor)
 //
 // Loading is all or nothing: an unknown field, a value of the wrong type, a bad glob, a
 // duplicate field or a YAML syntax error fails the whole load with one message that names the
@@ -18,6 +23,7 @@
 #ifndef AGENTWATCH_CONFIG_H
 #define AGENTWATCH_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <agentwatch/agent.h>
 
@@ -26,6 +32,7 @@
 #define CONFIG_API_VERSION "agentwatch.dev/v1"
 #define CONFIG_KIND	   "DaemonConfig"
 #define CONFIG_MAX_WATCH   64 /* globs; they share AW_WATCH_PREFIXES kernel prefixes */
+#define CONFIG_MAX_RULES   16 /* rules paths */
 
 struct config {
 	int n_watch;
@@ -33,6 +40,10 @@ struct config {
 	char *events;				 /* NULL: not set */
 	char *socket;
 	char *cgroup_root;
+	int n_rules;
+	char *rules[CONFIG_MAX_RULES]; /* as written, or joined to the config file's directory */
+	char *home, *workspace;	       /* NULL: not set */
+	bool require_enforcement;
 };
 
 /* Parse a YAML document held in memory; `name` is the file name used in messages. */
@@ -47,6 +58,9 @@ int config__load(struct config *cfg, const char *path, char *err, size_t errlen)
 int config__add_watch(struct config *cfg, const char *glob, char *err, size_t errlen);
 /* Drop every watch glob (flags replace the file's list rather than adding to it). */
 void config__clear_watch(struct config *cfg);
+/* Append a rules path (for --rules and the file alike): 0, -E2BIG, -ENOMEM. */
+int config__add_rules(struct config *cfg, const char *path);
+void config__clear_rules(struct config *cfg);
 /* Free what the config holds and zero it. */
 void config__free(struct config *cfg);
 

@@ -115,8 +115,18 @@ int control__parse_request(const char *line, size_t len, struct control_request 
 		if (get_string(obj, "name", req->name, sizeof(req->name), &req->has_name, err,
 			       errlen) ||
 		    get_string(obj, "session", req->session, sizeof(req->session),
-			       &req->has_session, err, errlen))
+			       &req->has_session, err, errlen) ||
+		    get_string(obj, "home", req->home, sizeof(req->home), &req->has_home, err,
+			       errlen) ||
+		    get_string(obj, "workspace", req->workspace, sizeof(req->workspace),
+			       &req->has_workspace, err, errlen))
 			goto out;
+		if ((req->has_home && req->home[0] != '/') ||
+		    (req->has_workspace && req->workspace[0] != '/')) {
+			snprintf(err, errlen, "'%s' must be an absolute path",
+				 req->has_home && req->home[0] != '/' ? "home" : "workspace");
+			goto out;
+		}
 	}
 	ret = 0;
 out:
@@ -901,7 +911,7 @@ int control_exec__hello(struct control_conn *c, char *exec_parent, size_t len)
 }
 
 int control_exec__register(struct control_conn *c, const char *cgroup, struct aw_agent *agent,
-			   bool session_given)
+			   bool session_given, const char *home, const char *workspace)
 {
 	struct json_object *req = json_object_new_object(), *reply, *slot;
 	const char *uid, *session;
@@ -913,6 +923,10 @@ int control_exec__register(struct control_conn *c, const char *cgroup, struct aw
 	json_object_object_add(req, "name", json_object_new_string(agent->name));
 	if (session_given)
 		json_object_object_add(req, "session", json_object_new_string(agent->session_uid));
+	if (home)
+		json_object_object_add(req, "home", json_object_new_string(home));
+	if (workspace)
+		json_object_object_add(req, "workspace", json_object_new_string(workspace));
 	ret = control_conn__call(c, req, &reply, err, sizeof(err));
 	json_object_put(req);
 	if (ret == -EREMOTEIO)

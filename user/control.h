@@ -14,12 +14,17 @@
  *        cgroup_root is the cgroup v2 mount the daemon watches; exec_parent is where
  *        `agentwatch exec` makes agent cgroups.
  *   {"op":"register","cgroup":"/sys/fs/cgroup/agentwatch/claude-1a2b","name":"claude",
- *    "session":"s-42"}
+ *    "session":"s-42","home":"/home/alice","workspace":"/home/alice/src"}
  *     -> {"ok":true,"slot":3,"agent_uid":"<uuid>","session_uid":"s-42"}
  *        Makes an existing cgroup (absolute path under cgroup_root) an agent before the reply
- *        is sent, so a process started after the reply is watched from its first instruction.
- *        name and session are optional (default: the naming rules of user/registry.h and a
- *        random UUID). Registering an agent again updates its name and session in place.
+ *        is sent, so a process started after the reply is watched from its first instruction,
+ *        and, when the daemon enforces policies (`run --rules`), confined by them: the reply
+ *        comes after the policy for the agent is in force, and a policy that cannot be put in
+ *        force for it is an error reply. name, session, home and workspace are optional
+ *        (default: the naming rules of user/registry.h, a random UUID, and the daemon's
+ *        ${HOME} and ${WORKSPACE} defaults, user/run_policy.h); home and workspace, absolute
+ *        paths, are the agent's ${HOME} and ${WORKSPACE} in the policy. Registering an agent
+ *        again updates its name, session and policy in place.
  *   {"op":"unregister","cgroup":"/sys/fs/cgroup/agentwatch/claude-1a2b"}
  *     -> {"ok":true,"removed":true}
  *        Events already in the ring are delivered (attributed) first. "removed" is false when
@@ -28,7 +33,9 @@
  *     -> {"ok":true,"version":..,"pid":..,"cgroup_root":..,"watch":["<glob>",..],
  *         "agents":[<agent>,..],"counters":{"events":N,"unattributed":N,"ringbuf_full":N,
  *         "no_scratch":N,"malformed":N,"written":N,"sink_dropped":N,"sink_errors":N,
- *         "followers":N,"follow_dropped":N,"refused":N}}
+ *         "followers":N,"follow_dropped":N,"refused":N},
+ *         "policy":{"generation":N,"reload_failures":N,"paths":[..]}}
+ *        (policy only when the daemon enforces rules, user/run_policy.h)
  *   {"op":"follow"}
  *     -> {"ok":true}, then every later event as the line the sinks get (one OCSF 1.8.0 object),
  *        interleaved with notices, objects with a "notice" member:
@@ -82,7 +89,9 @@ struct control_request {
 	char cgroup[PATH_MAX]; /* register, unregister */
 	char name[AW_AGENT_NAME_LEN];
 	char session[AW_AGENT_UID_LEN];
-	bool has_name, has_session;
+	char home[PATH_MAX]; /* register: the agent's ${HOME} and ${WORKSPACE} */
+	char workspace[PATH_MAX];
+	bool has_name, has_session, has_home, has_workspace;
 };
 
 /* Parse one request line (without its '\n'). Returns 0, or -EINVAL with a message in err. */
@@ -200,8 +209,9 @@ int control_conn__call(struct control_conn *c, struct json_object *req, struct j
 
 /* agentwatch exec's conversation: where to make cgroups, register, unregister. */
 int control_exec__hello(struct control_conn *c, char *exec_parent, size_t len);
+/* home and workspace (NULL: not sent) are the agent's ${HOME} and ${WORKSPACE}. */
 int control_exec__register(struct control_conn *c, const char *cgroup, struct aw_agent *agent,
-			   bool session_given);
+			   bool session_given, const char *home, const char *workspace);
 int control_exec__unregister(struct control_conn *c, const char *cgroup);
 
 #endif /* AGENTWATCH_CONTROL_H */

@@ -28,10 +28,39 @@ struct enforce_agent {
  */
 int enforce__open(struct enforce **out, char *const *paths, int n_paths,
 		  const struct aw_capabilities *caps, const int fd[POLICY_MAP__COUNT]);
+/*
+ * Put an agent under the policies that select it (by name, cgroup and the Kubernetes identity
+ * parsed from the cgroup path). An agent already there with the same slot is replaced. On error
+ * the policy in force is unchanged, and does not cover this agent.
+ */
 int enforce__add_agent(struct enforce *e, const struct enforce_agent *agent);
 int enforce__remove_agent(struct enforce *e, __u32 slot);
+/*
+ * The daemon's pending cgroups (AW_AGENT_SLOT_PENDING, include/agentwatch/agent.h: made under a
+ * watch glob's prefix, not yet matched and registered by the daemon) get the merge of every
+ * loaded policy, with these ${HOME} and ${WORKSPACE}: the strictest combination, because the
+ * agent's own selection is not known yet. It lasts from the cgroup's mkdir to its registration.
+ * A merge that cannot compile is left out with a warning (those cgroups then have no policy
+ * until registered); other errors as enforce__add_agent.
+ */
+int enforce__set_pending(struct enforce *e, const char *home, const char *workspace);
 /* Re-read the same paths: on any error the old policy stays in force. */
 int enforce__reload(struct enforce *e);
+/*
+ * What made the last open, add, remove or reload fail, one message a line (policy errors as
+ * FILE:LINE:COL: ...); "" after a success. Also logged when it happened.
+ */
+const char *enforce__last_error(const struct enforce *e);
+/* The policy files and directories, as given to enforce__open. */
+char *const *enforce__paths(const struct enforce *e, int *n);
+/*
+ * Describe the outcome of a load or reload as a policy change event (ocsf.h): `ok`, the
+ * generation in force before (`prev`) and now, the paths, the errors of a failure, and what
+ * triggered it ("start", "sighup", "inotify").
+ */
+struct ocsf_policy_change;
+void enforce__describe_change(const struct enforce *e, bool ok, __u32 prev, const char *trigger,
+			      struct ocsf_policy_change *out);
 /* The name of a rule in the policy now in force ("default", "execProtections" for built-ins). */
 const char *enforce__rule_name(const struct enforce *e, __u32 rule_id);
 /* The generation in force, and how many reloads failed. */

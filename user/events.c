@@ -234,6 +234,12 @@ static void describe(struct json_object *ev, char *what, size_t wlen, char *deta
 		snprintf(what, wlen, "syscall");
 		snprintf(details, dlen, "pid %lld %s", pid, get_str(ev, "kernel.name") ?: "?");
 		break;
+	case 6002: /* a policy load or reload (user/ocsf.h, struct ocsf_policy_change) */
+		snprintf(what, wlen, "policy");
+		s = get_str(ev, "status_detail");
+		snprintf(details, dlen, "%s%s%.*s", get_str(ev, "message") ?: "?", s ? ": " : "",
+			 s ? (int)strcspn(s, "\n") : 0, s ?: "");
+		break;
 	default:
 		snprintf(what, wlen, "%s", get_str(ev, "class_name") ?: "event");
 		snprintf(details, dlen, "pid %lld", pid);

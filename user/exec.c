@@ -24,6 +24,7 @@
 #include "features.h"
 #include "log.h"
 #include "observe.h"
+#include "ocsf.h"
 #include "registry.h"
 #include "sink.h"
 #include "stream.h"
@@ -210,7 +211,8 @@ static void exec_usage(FILE *out)
 		     "<cgroup2>/agentwatch)\n"
 		     "  --summary             print a per-agent summary to stderr at the end\n"
 		     "  --policy FILE|DIR     enforce these AgentPolicy files (repeatable; see\n"
-		     "                        rules/README.md); SIGHUP reloads them\n"
+		     "                        rules/README.md); SIGHUP reloads them, and an event\n"
+		     "                        (OCSF 6002) reports each load and reload\n"
 		     "  --home DIR            ${HOME} in the policy (default: $HOME)\n"
 		     "  --socket PATH         the daemon's control socket (default: "
 		     "/run/agentwatch/agentwatch.sock)\n\n"
@@ -220,7 +222,12 @@ static void exec_usage(FILE *out)
 		     "starts,\n"
 		     "and the events go to the daemon's sinks. --events, --syscalls and "
 		     "--syscall-events\n"
-		     "make exec watch CMD by itself instead, and so does --policy.\n\n"
+		     "make exec watch CMD by itself instead, and so does --policy. Through the "
+		     "daemon,\n"
+		     "the daemon's policies (agentwatch run --rules) confine CMD from its start, "
+		     "with\n"
+		     "--home (default $HOME) and --workspace (default: the current directory) as\n"
+		     "${HOME} and ${WORKSPACE}.\n\n"
 		     "CMD sees AGENTWATCH_AGENT (the agent uid) and AGENTWATCH_SESSION.\n\n"
 		     "EXAMPLES\n"
 		     "  sudo agentwatch exec -- sh -c 'cat /etc/hostname'\n"
@@ -440,6 +447,7 @@ static int start_policy(const struct exec_opts *o, const struct aw_capabilities 
 		.home = o->home ? o->home : getenv("HOME"),
 		.workspace = o->workspace ? o->workspace : getcwd(cwd, sizeof(cwd)),
 	};
+	struct ocsf_policy_change pc;
 	int fd[POLICY_MAP__COUNT], err;
 
 	observe__policy_map_fds(obs, fd);
@@ -450,11 +458,34 @@ static int start_policy(const struct exec_opts *o, const struct aw_capabilities 
 	if (err)
 		return err;
 	stream__set_rule_names(st, rule_name, *out);
+	enforce__describe_change(*out, true, 0, "start", &pc);
+	stream__policy_change(st, &pc);
 	if (caps->file != AW_LEVEL_LSM)
 		log_warn("policy: this kernel cannot refuse file, exec or syscall operations "
 			 "(no BPF-LSM): those rules only report (or kill, with fallback: kill); "
 			 "network rules are enforced by cgroup hooks");
 	return 0;
+}
+
+/*
+ * SIGHUP: re-read the policies; a bad one keeps the old generation in force. Either way an event
+ * says what is in force now (ocsf.h, struct ocsf_policy_change).
+ */
+static void reload_policy(struct enforce *enf, struct observe *obs, struct stream *st)
+{
+	struct ocsf_policy_change pc;
+	__u32 prev = enforce__generation(enf);
+	int err;
+
+	/* Events decided by the old generation are named by its rules. */
+	while (observe__drain(obs, stream__on_event, st) > 0)
+		;
+	err = enforce__reload(enf);
+	if (!err)
+		log_info("policy: reloaded: generation %u in force", enforce__generation(enf));
+	enforce__describe_change(enf, !err, prev, "sighup", &pc);
+	stream__policy_change(st, &pc);
+	stream__flush(st);
 }
 
 /*
@@ -479,7 +510,7 @@ static int supervise(struct observe *obs, struct stream *st, struct sink *sink, 
 			if (sig == SIGHUP) {
 				sink__reopen(sink);
 				if (enf)
-					enforce__reload(enf); /* a bad policy keeps the old one */
+					reload_policy(enf, obs, st);
 			} else
 				kill(child, sig);
 		}
@@ -516,7 +547,7 @@ static int exec_with_daemon(const struct exec_opts *o, struct control_conn *conn
 {
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct aw_agent agent = {};
-	char parent[PATH_MAX], cgroup[PATH_MAX], suffix[40];
+	char parent[PATH_MAX], cgroup[PATH_MAX], suffix[40], cwd[PATH_MAX];
 	int err, rc = AW_EXIT_FAIL;
 	pid_t child;
 
@@ -539,7 +570,9 @@ static int exec_with_daemon(const struct exec_opts *o, struct control_conn *conn
 		log_errno(err, "cgroup '%s': mkdir", cgroup);
 		goto out_rm_cgroup;
 	}
-	err = control_exec__register(conn, cgroup, &agent, o->session != NULL);
+	err = control_exec__register(conn, cgroup, &agent, o->session != NULL,
+				     o->home ? o->home : getenv("HOME"),
+				     o->workspace ? o->workspace : getcwd(cwd, sizeof(cwd)));
 	if (err) {
 		if (err != -EREMOTEIO)
 			log_errno(err, "cgroup '%s': register with the daemon", cgroup);

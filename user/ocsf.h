@@ -43,6 +43,7 @@
 #ifndef AGENTWATCH_OCSF_H
 #define AGENTWATCH_OCSF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "event.h"
@@ -111,5 +112,34 @@ int ocsf__encode(const struct aw_event *ev, const struct ocsf_ctx *ctx, char *bu
 
 /* The (class, activity) an event maps to; -EINVAL if none. */
 int ocsf__kind(const struct aw_event *ev);
+
+/*
+ * A policy load or reload (user/ocsf_policy.c), not a kernel event, so that a SIEM sees every
+ * change of the policy in force, and every reload that failed and left the old one in force:
+ *
+ *   6002 Application Lifecycle, activity 8 Update; app = agentwatch (product), its feature
+ *   {name "policy", version "<generation in force afterwards>"}
+ *   loaded:  status_id 1 Success, severity_id 1 Informational
+ *   failed:  status_id 2 Failure, severity_id 4 High, status_detail = the errors (one
+ *            FILE:LINE:COL: message a line), message says which generation stays in force
+ *   unmapped.policy = {generation, previous_generation, trigger ("start", "sighup",
+ *            "inotify"), paths [..], errors [..] (failed only), reload_failures}
+ */
+struct ocsf_policy_change {
+	__u64 event_id;
+	__u64 wall_ns;
+	bool ok;
+	__u32 generation;	   /* in force afterwards: the new one, or the old one kept */
+	__u32 previous_generation; /* in force before */
+	const char *trigger;
+	char *const *paths;
+	int n_paths;
+	const char *errors; /* failed: one message a line */
+	unsigned int reload_failures;
+};
+
+/* Encode as ocsf__encode does (same return values). */
+int ocsf__encode_policy_change(const struct ocsf_policy_change *pc, const struct ocsf_ctx *ctx,
+			       char *buf, size_t size);
 
 #endif /* AGENTWATCH_OCSF_H */

@@ -14,6 +14,8 @@
  *   - once a second every agent's cgroup is checked, by id, and agents whose cgroup is gone
  *     are removed, after the events already in the ring were delivered.
  * Events go, as OCSF JSON lines, to --events and to the socket's followers.
+ * With --rules, every agent is also put under its policies (user/run_policy.h) before its
+ * cgroup gets its own slot in the kernel, and taken out when it is removed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +42,7 @@
 #include "log.h"
 #include "observe.h"
 #include "registry.h"
+#include "run_policy.h"
 #include "sink.h"
 #include "stream.h"
 
@@ -75,7 +78,8 @@ struct daemon {
 	bool stop, slots_full_warned;
 	unsigned long long events, unattributed;
 	const struct run_opts *opts;
-	struct metrics *metrics; /* --metrics: Prometheus text at /metrics */
+	struct metrics *metrics;   /* --metrics: Prometheus text at /metrics */
+	struct run_policy *policy; /* --rules: the policies in force; NULL without */
 };
 
 static void run_usage(FILE *out)
@@ -87,8 +91,17 @@ static void run_usage(FILE *out)
 		"new ones from their first process on, plus the agents `agentwatch exec` "
 		"registers,\n"
 		"and write their events as OCSF 1.8.0 JSON lines. Serves the control socket that\n"
-		"`agentwatch exec` and `agentwatch events` use. SIGHUP reopens the events file;\n"
-		"SIGTERM or SIGINT delivers what is in flight and exits 0.\n\n"
+		"`agentwatch exec` and `agentwatch events` use. SIGHUP reopens the events file\n"
+		"and reloads the rules; SIGTERM or SIGINT delivers what is in flight and\n"
+		"exits 0.\n\n"
+		"With --rules, every agent is confined by the AgentPolicy documents that\n"
+		"select it (rules/README.md), from its first process on: the agents of the\n"
+		"watch globs, with --home and --workspace as ${HOME} and ${WORKSPACE}\n"
+		"(default: the home of the cgroup's owner, and no workspace), and the agents\n"
+		"`agentwatch exec` registers, with exec's own. Changes to the rules are\n"
+		"reloaded atomically (inotify, %d ms after the last change; SIGHUP); a bad\n"
+		"reload keeps the policy in force. Each load and reload, good or bad, is an\n"
+		"OCSF Application Lifecycle event (class 6002).\n\n"
 		"Every cgroup a glob matches is an agent of its own; a cgroup no glob matches\n"
 		"belongs to its nearest agent ancestor.\n\n"
 		"Options (flags override the config file; --watch replaces its list):\n"
@@ -105,15 +118,24 @@ static void run_usage(FILE *out)
 		"  -X KEY=VALUE        any librdkafka property, after agentwatch's defaults\n"
 		"                      (TLS, SASL, ...; docs/kafka.md)\n"
 		"  --spool-dir DIR     on-disk spool for what Kafka cannot take now\n"
-		"  --metrics ADDR:PORT serve Prometheus metrics at /metrics\n\n"
+		"  --metrics ADDR:PORT serve Prometheus metrics at /metrics\n"
+		"  --rules FILE|DIR    enforce these AgentPolicy files (repeatable; replaces the\n"
+		"                      config's rules:)\n"
+		"  --home DIR          ${HOME} of agents the daemon finds itself\n"
+		"  --workspace DIR     ${WORKSPACE} of agents the daemon finds itself\n"
+		"  --require-enforcement\n"
+		"                      refuse to start (exit 1) unless file, exec and network\n"
+		"                      enforcement all work here ('agentwatch doctor')\n\n"
 		"EXAMPLES\n"
 		"  sudo agentwatch run --watch '/sys/fs/cgroup/kubepods.slice/**' \\\n"
 		"      --events /var/log/agentwatch/events.jsonl\n"
 		"  sudo agentwatch run --watch '/sys/fs/cgroup/kubepods.slice/**' --sink kafka \\\n"
 		"      --brokers kafka:9092 --spool-dir /var/lib/agentwatch/spool --metrics :9464\n"
+		"  sudo agentwatch run --watch '/sys/fs/cgroup/agents.slice/*' \\\n"
+		"      --rules /etc/agentwatch/rules --require-enforcement\n"
 		"  sudo agentwatch run --config /etc/agentwatch/daemon.yaml\n"
 		"  sudo agentwatch events --follow       # from another terminal\n",
-		CONFIG_API_VERSION, CONFIG_KIND, CONTROL_SOCKET_DEFAULT);
+		RUN_POLICY_DEBOUNCE_MS, CONFIG_API_VERSION, CONFIG_KIND, CONTROL_SOCKET_DEFAULT);
 }
 
 static long long now_ms(void)
@@ -130,7 +152,7 @@ static int tee_write(struct sink *s, const struct aw_event *ev, const char *json
 {
 	struct daemon *d = ((struct tee_sink *)s)->d;
 
-	if (d->metrics)
+	if (d->metrics && ev) /* ev NULL: a policy change (user/run_policy.h) */
 		metrics__add_event(d->metrics, ev->type == AW_EV_EXEC	     ? 1007
 					       : ev->type == AW_EV_FORK	     ? 1007
 					       : ev->type == AW_EV_EXIT	     ? 1007
@@ -189,6 +211,24 @@ static void notice_agent(struct daemon *d, const char *what, const struct regist
 	control_server__notice(d->ctl, o);
 }
 
+/* Put an agent under the policies that select it (--rules); the client's ${HOME}, if given. */
+static int policy_add_agent(struct daemon *d, const struct aw_agent *a, const char *path,
+			    const struct control_request *req)
+{
+	int err;
+
+	if (!d->policy)
+		return 0;
+	err = run_policy__add_agent(d->policy, a->slot, a->name, path,
+				    req && req->has_home ? req->home : NULL,
+				    req && req->has_workspace ? req->workspace : NULL);
+	if (err)
+		log_error("agent '%s': cgroup '%s': not under the policy: %s", a->name, path,
+			  run_policy__last_error(d->policy)[0] ? run_policy__last_error(d->policy)
+							       : strerror(-err));
+	return err;
+}
+
 /*
  * Make the cgroup an agent (or give an agent a new name and session), in the kernel map first.
  * Returns its slot or -errno.
@@ -219,7 +259,13 @@ static int register_cgroup(struct daemon *d, __u64 id, const char *path,
 	}
 	a.slot = (__u32)slot;
 	a.root_cgroup_id = id;
+	/* Its policy is in force before the cgroup leaves the pending slot (or enters any). */
+	err = policy_add_agent(d, &a, path, req);
+	if (err && source == REGISTRY_CLIENT)
+		return err; /* the client refuses to run its command unconfined */
 	err = observe__add_agent(d->obs, id, &a);
+	if (err && d->policy && !old)
+		run_policy__remove_agent(d->policy, a.slot);
 	if (!err)
 		err = registry__add(d->reg, &a, path, &k8s, source);
 	if (err)
@@ -241,13 +287,18 @@ static void place_under(struct daemon *d, __u64 id, const struct registry_agent 
 
 static void remove_agent(struct daemon *d, struct registry_agent *a)
 {
+	__u32 slot;
+
 	drain(d);
 	if (!a->agent.slot)
 		return; /* the drain removed it already */
-	log_debug("agent '%s' (slot %u): removed", a->agent.name, a->agent.slot);
+	slot = a->agent.slot;
+	log_debug("agent '%s' (slot %u): removed", a->agent.name, slot);
 	observe__remove_agent(d->obs, a->cgroup_id);
 	notice_agent(d, "agent_removed", a);
-	registry__remove(d->reg, a->agent.slot);
+	registry__remove(d->reg, slot);
+	if (d->policy)
+		run_policy__remove_agent(d->policy, slot);
 }
 
 static void full_path(const struct daemon *d, const char *rel, char *out, size_t size)
@@ -425,6 +476,11 @@ static int op_register(struct daemon *d, const struct control_request *req,
 		return ret;
 	}
 	slot = register_cgroup(d, id, path, req, REGISTRY_CLIENT);
+	if (slot < 0 && d->policy && run_policy__last_error(d->policy)[0]) {
+		snprintf(err, errlen, "cgroup '%s': cannot put it under the policy: %s", path,
+			 run_policy__last_error(d->policy));
+		return slot;
+	}
 	if (slot < 0) {
 		snprintf(err, errlen, "cgroup '%s': cannot register: %s", path, strerror(-slot));
 		return slot;
@@ -499,6 +555,8 @@ static void op_status(struct daemon *d, struct json_object *reply)
 	json_object_object_add(reply, "watch", watch);
 	json_object_object_add(reply, "agents", agents);
 	json_object_object_add(reply, "counters", counters);
+	if (d->policy)
+		json_object_object_add(reply, "policy", run_policy__status_json(d->policy));
 }
 
 static int on_request(void *ctx, const struct control_request *req, struct json_object *reply,
@@ -572,6 +630,8 @@ static void signal_ready(struct loop_source *src, unsigned int events)
 				log_errno(err, "events: reopen");
 			else
 				log_info("events: reopened");
+			if (d->policy)
+				run_policy__reload(d->policy, "sighup");
 		} else {
 			d->stop = true;
 		}
@@ -625,6 +685,11 @@ struct run_opts {
 	const char *sink, *brokers, *topic, *spool_dir, *metrics;
 	const char *props[RUN_MAX_PROPS];
 	size_t n_props;
+	/* --rules: policies (user/run_policy.h) */
+	int n_rules;
+	const char *rules[CONFIG_MAX_RULES];
+	const char *home, *workspace;
+	bool require_enforcement;
 };
 
 static int parse_opts(int argc, char **argv, struct run_opts *o)
@@ -640,6 +705,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{"topic", required_argument, NULL, 't'},
 		{"spool-dir", required_argument, NULL, 'd'},
 		{"metrics", required_argument, NULL, 'm'},
+		{"rules", required_argument, NULL, 'R'},
+		{"home", required_argument, NULL, 'H'},
+		{"workspace", required_argument, NULL, 'W'},
+		{"require-enforcement", no_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -694,6 +763,27 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			}
 			o->props[o->n_props++] = optarg;
 			break;
+		case 'R':
+			if (o->n_rules == CONFIG_MAX_RULES) {
+				fprintf(stderr, "agentwatch run: more than %d --rules\n",
+					CONFIG_MAX_RULES);
+				return -EINVAL;
+			}
+			o->rules[o->n_rules++] = optarg;
+			break;
+		case 'H':
+		case 'W':
+			if (optarg[0] != '/') {
+				fprintf(stderr,
+					"agentwatch run: --%s: an absolute path, not '%s'\n",
+					c == 'H' ? "home" : "workspace", optarg);
+				return -EINVAL;
+			}
+			*(c == 'H' ? &o->home : &o->workspace) = optarg;
+			break;
+		case 'E':
+			o->require_enforcement = true;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 1;
@@ -742,7 +832,16 @@ static int load_config(struct daemon *d, const struct run_opts *o)
 	OVERRIDE(events, o->events);
 	OVERRIDE(socket, o->socket);
 	OVERRIDE(cgroup_root, o->cgroup_root);
+	OVERRIDE(home, o->home);
+	OVERRIDE(workspace, o->workspace);
 #undef OVERRIDE
+	if (o->n_rules)
+		config__clear_rules(&d->cfg);
+	for (i = 0; i < o->n_rules; i++)
+		if (config__add_rules(&d->cfg, o->rules[i]))
+			return AW_EXIT_FAIL;
+	if (o->require_enforcement)
+		d->cfg.require_enforcement = true;
 	return 0;
 }
 
@@ -807,6 +906,30 @@ static struct sink *open_sink(struct daemon *d, const char *events)
 	return sink_file__new(events);
 }
 
+static void drain_for_policy(void *ctx)
+{
+	drain(ctx);
+}
+
+/* --rules: the policies, in force (for pending cgroups) before the programs attach. */
+static int start_policy(struct daemon *d)
+{
+	struct run_policy_opts po = {
+		.paths = d->cfg.rules,
+		.n_paths = d->cfg.n_rules,
+		.home = d->cfg.home,
+		.workspace = d->cfg.workspace,
+		.epfd = d->epfd,
+		.metrics = d->metrics,
+		.drain = drain_for_policy,
+		.ctx = d,
+	};
+
+	if (!d->cfg.n_rules)
+		return 0;
+	return run_policy__open(&d->policy, &po, &d->caps, d->obs, d->st);
+}
+
 /* Load, attach to the cgroup v2 root, and make the socket; the loop can start afterwards. */
 static int start(struct daemon *d)
 {
@@ -827,6 +950,7 @@ static int start(struct daemon *d)
 		oo.watch_prefixes[i] = prefixes[i];
 	oo.n_watch_prefixes = n;
 	oo.lsm_file_open = d->caps.file == AW_LEVEL_LSM;
+	oo.enforce = d->cfg.n_rules > 0;
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0)
@@ -867,6 +991,9 @@ static int start(struct daemon *d)
 	ret = stream__new(&d->st, &d->tee.base, &d->caps);
 	if (ret)
 		return ret;
+	ret = start_policy(d);
+	if (ret)
+		return ret;
 	/* Attached before the walk: a cgroup made meanwhile is reported by cgroup_mkdir. */
 	ret = observe__attach(d->obs);
 	if (ret)
@@ -899,6 +1026,7 @@ static void stop(struct daemon *d)
 		drain(d);
 		stream__flush(d->st);
 	}
+	run_policy__free(d->policy);
 	control_server__close(d->ctl);
 	observe__destroy(d->obs);
 	stream__free(d->st);
@@ -912,6 +1040,42 @@ static void stop(struct daemon *d)
 		close(d->sig_src.fd);
 	if (d->epfd >= 0)
 		close(d->epfd);
+}
+
+/* Append "; "-separated text to a NUL-terminated buffer. */
+static void append_missing(char *buf, size_t size, const char *what, const char *level)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, "%s%s%s%s%s", n ? "; " : "", what, level ? " (here: " : "",
+		 level ? level : "", level ? ")" : "");
+}
+
+/* --require-enforcement: true, or false after naming what doctor's probes found missing. */
+static bool full_enforcement(const struct daemon *d)
+{
+	const struct aw_capabilities *c = &d->caps;
+	char missing[512] = "";
+
+	if (features__full_enforcement(c))
+		return true;
+	if (c->file != AW_LEVEL_LSM)
+		append_missing(missing, sizeof(missing), "file enforcement by BPF-LSM",
+			       aw_level__name(c->file));
+	if (c->exec != AW_LEVEL_LSM)
+		append_missing(missing, sizeof(missing), "exec enforcement by BPF-LSM",
+			       aw_level__name(c->exec));
+	if (c->network < AW_LEVEL_CGROUP)
+		append_missing(missing, sizeof(missing),
+			       "network enforcement by BPF-LSM or cgroup socket hooks",
+			       aw_level__name(c->network));
+	if (!c->syscall_observation)
+		append_missing(missing, sizeof(missing), "syscall observation", NULL);
+	if (!c->event_transport)
+		append_missing(missing, sizeof(missing), "the BPF ring buffer", NULL);
+	log_error("run: --require-enforcement: this kernel lacks %s; see 'agentwatch doctor'",
+		  missing);
+	return false;
 }
 
 int do_run(int argc, char **argv)
@@ -935,7 +1099,12 @@ int do_run(int argc, char **argv)
 		rc = ret;
 		goto out_free_config;
 	}
-	/* Before the slow part: one daemon per socket. */
+	/* Before the slow part: good rules, and one daemon per socket. */
+	if (d->cfg.n_rules && run_policy__check(d->cfg.rules, d->cfg.n_rules)) {
+		log_error("run: the rules have errors; nothing was loaded");
+		rc = AW_EXIT_USAGE;
+		goto out_free_config;
+	}
 	if (control__in_use(d->cfg.socket ? d->cfg.socket : CONTROL_SOCKET_DEFAULT)) {
 		log_error("control socket '%s': another agentwatch daemon answers on it",
 			  d->cfg.socket ? d->cfg.socket : CONTROL_SOCKET_DEFAULT);
@@ -943,6 +1112,8 @@ int do_run(int argc, char **argv)
 	}
 	features__probe(feat);
 	features__capabilities(feat, &d->caps);
+	if (d->cfg.require_enforcement && !full_enforcement(d))
+		goto out_free_config;
 	if (!d->caps.event_transport) {
 		log_error("run: this kernel lacks the BPF ring buffer; run 'agentwatch doctor'");
 		goto out_free_config;

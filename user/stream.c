@@ -175,6 +175,22 @@ void stream__on_event(const struct aw_event *in, void *ctx)
 		proc_cache__on_exit(s->procs, ev.task.tgid);
 }
 
+int stream__policy_change(struct stream *s, struct ocsf_policy_change *pc)
+{
+	__u64 now = clock_ns(CLOCK_REALTIME);
+	int len;
+
+	s->last_event_id = now > s->last_event_id ? now : s->last_event_id + 1;
+	pc->event_id = s->last_event_id;
+	pc->wall_ns = now;
+	len = ocsf__encode_policy_change(pc, &s->ocsf, s->buf, sizeof(s->buf));
+	if (len < 0) {
+		s->encode_errors++;
+		return log_errno(-len, "policy event: encode");
+	}
+	return sink__write(s->sink, NULL, s->buf, len);
+}
+
 void stream__set_rule_names(struct stream *s, stream_rule_name_fn fn, const void *ctx)
 {
 	s->rule_name = fn;

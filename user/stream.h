@@ -21,6 +21,12 @@ typedef const char *(*stream_rule_name_fn)(const void *ctx, __u32 rule_id);
 void stream__set_rule_names(struct stream *s, stream_rule_name_fn fn, const void *ctx);
 /* observe_event_fn: enrich, encode and write one event. */
 void stream__on_event(const struct aw_event *ev, void *ctx);
+/*
+ * Write a policy load or reload event (ocsf.h, struct ocsf_policy_change): the stream gives it
+ * its event id and time, and hands it to the sink with no decoded event (ev NULL).
+ */
+struct ocsf_policy_change;
+int stream__policy_change(struct stream *s, struct ocsf_policy_change *pc);
 int stream__flush(struct stream *s);
 void stream__print_summary(const struct stream *s, FILE *out);
 void stream__free(struct stream *s);

@@ -45,7 +45,9 @@ events() {
 	"$PY" -c 'import json, sys
 evs = [json.loads(l) for l in open(sys.argv[1])]
 def blocked(rule):
-    return [e for e in evs if e["disposition_id"] == 2 and e["unmapped"].get("rule") == rule]
+    return [e for e in evs if e.get("disposition_id") == 2 and e["unmapped"].get("rule") == rule]
+def changes():  # policy loads and reloads (OCSF 6002)
+    return [e for e in evs if e["class_uid"] == 6002]
 '"$1" "$file"
 }
 
@@ -102,7 +104,7 @@ assert protos == ['tcp', 'tcp', 'udp', 'udp', 'udp'], protos
 for e in b:
     assert e['unmapped']['enforcement'] == 'cgroup', e['unmapped']
     assert e['status_code'] == 'EPERM' and e['action'] == 'Denied', e
-assert not [e for e in evs if e['disposition_id'] == 2 and e['dst_endpoint']['ip'] == '127.0.0.1']
+assert not [e for e in evs if e.get('disposition_id') == 2 and e['dst_endpoint']['ip'] == '127.0.0.1']
 v6 = blocked('deny-v6-loopback-port')
 assert len(v6) == $have_v6 and all(e['dst_endpoint']['port'] == $port for e in v6), v6
 "
@@ -230,5 +232,24 @@ a, b = blocked('deny-a'), blocked('deny-b')
 assert {e['dst_endpoint']['ip'] for e in a} == {'127.0.0.2'} and len(a) == 2, a
 assert {e['dst_endpoint']['ip'] for e in b} == {'127.0.0.3'} and len(b) >= 1, b
 assert a[-1]['time'] <= b[0]['time'], 'deny-a after deny-b'
+"
+# Each load and reload is an OCSF 6002 event: the start, the failed reload (its errors, the
+# generation kept), the good one (a new generation).
+t_check policy-reload-change-events events "$tmp/reload.jsonl" "
+c = changes()
+assert [e['unmapped']['policy']['trigger'] for e in c] == ['start', 'sighup', 'sighup'], c
+start, bad, good = c
+assert start['status_id'] == 1 and start['unmapped']['policy']['previous_generation'] == 0, start
+g = start['unmapped']['policy']['generation']
+assert g >= 1 and start['app']['feature']['version'] == str(g), start
+assert bad['status_id'] == 2 and bad['severity_id'] == 4, bad
+p = bad['unmapped']['policy']
+assert p['generation'] == g and p['previous_generation'] == g and p['reload_failures'] == 1, p
+assert p['errors'][0].startswith('$tmp/pol/p.yaml:11:13: '), p
+assert bad['status_detail'].startswith('$tmp/pol/p.yaml:11:13: '), bad
+p = good['unmapped']['policy']
+assert good['status_id'] == 1 and p['previous_generation'] == g and p['generation'] > g, good
+assert good['app']['feature']['version'] == str(p['generation']), good
+assert bad['time'] <= good['time'] and all(e['class_name'] == 'Application Lifecycle' for e in c)
 "
 t_done

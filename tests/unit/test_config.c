@@ -31,8 +31,10 @@ static void expect_error(const char *text, const char *want)
 		fail_msg("want '%s...', got '%s'", want, err);
 	/* Nothing half-loaded. */
 	assert_int_equal(cfg.n_watch, 0);
+	assert_int_equal(cfg.n_rules, 0);
 	assert_null(cfg.events);
 	assert_null(cfg.socket);
+	assert_null(cfg.home);
 }
 
 #define HEAD "apiVersion: agentwatch.dev/v1\nkind: DaemonConfig\n"
@@ -165,6 +167,64 @@ static void test_load_file(void **state)
 	assert_int_equal(config__load(&cfg, path, err, sizeof(err)), -ENOENT);
 }
 
+static void test_rules(void **state)
+{
+	struct config cfg;
+	char err[256];
+
+	assert_int_equal(parse(HEAD "rules:\n"
+				    "  - /etc/agentwatch/rules\n"
+				    "  - local/extra.yaml\n"
+				    "home: /home/agent\n"
+				    "workspace: /srv/work\n"
+				    "requireEnforcement: true\n",
+			       &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.n_rules, 2);
+	assert_string_equal(cfg.rules[0], "/etc/agentwatch/rules");
+	/* "d.yaml" has no directory: a relative path stays relative (to the daemon's cwd) */
+	assert_string_equal(cfg.rules[1], "local/extra.yaml");
+	assert_string_equal(cfg.home, "/home/agent");
+	assert_string_equal(cfg.workspace, "/srv/work");
+	assert_true(cfg.require_enforcement);
+	config__free(&cfg);
+	assert_int_equal(cfg.n_rules, 0);
+	assert_null(cfg.home);
+
+	/* relative to the config file's directory */
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(config__parse(&cfg, "/etc/agentwatch/daemon.yaml",
+				       HEAD "rules: [rules, /abs/p.yaml]\nrequireEnforcement: "
+					    "false\n",
+				       strlen(HEAD "rules: [rules, /abs/p.yaml]\n"
+						   "requireEnforcement: false\n"),
+				       err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg.rules[0], "/etc/agentwatch/rules");
+	assert_string_equal(cfg.rules[1], "/abs/p.yaml");
+	assert_false(cfg.require_enforcement);
+	/* --rules replaces the list */
+	config__clear_rules(&cfg);
+	assert_int_equal(config__add_rules(&cfg, "/x"), 0);
+	assert_int_equal(cfg.n_rules, 1);
+	config__free(&cfg);
+
+	expect_error(HEAD "rules: /etc/agentwatch/rules\n", "d.yaml:3:8: rules: expected a "
+							    "sequence of policy files or "
+							    "directories, got a scalar");
+	expect_error(HEAD "rules:\n  - /a\n  - [b]\n", "d.yaml:5:5: rules[1]: expected a string, "
+						       "got a sequence");
+	expect_error(HEAD "home: home/agent\n", "d.yaml:3:7: home: expected an absolute path, got "
+						"'home/agent'");
+	expect_error(HEAD "workspace: 5\n", "d.yaml:3:12: workspace: expected an absolute path, "
+					    "got '5'");
+	expect_error(HEAD "requireEnforcement: yes\n", "d.yaml:3:21: requireEnforcement: expected "
+						       "true or false, got 'yes'");
+	expect_error(HEAD "requireEnforcement: [true]\n", "d.yaml:3:21: requireEnforcement: "
+							  "expected true or false, got a "
+							  "sequence");
+}
+
 static void test_flags_replace_watch(void **state)
 {
 	struct config cfg;
@@ -271,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_identity_fields),
 		cmocka_unit_test(test_yaml_errors),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_flags_replace_watch),
 		cmocka_unit_test(test_watch_prefixes),
 	};

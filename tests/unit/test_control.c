@@ -66,6 +66,18 @@ static void test_parse_register(void **state)
 		parse("{\"op\":\"register\",\"cgroup\":\"/a\",\"session\":null}", &req, err), 0);
 	assert_false(req.has_name);
 	assert_false(req.has_session);
+	assert_false(req.has_home);
+	assert_false(req.has_workspace);
+
+	/* the agent's ${HOME} and ${WORKSPACE} for the daemon's policies */
+	assert_int_equal(parse("{\"op\":\"register\",\"cgroup\":\"/a\",\"home\":\"/home/al\","
+			       "\"workspace\":\"/home/al/src\"}",
+			       &req, err),
+			 0);
+	assert_true(req.has_home);
+	assert_string_equal(req.home, "/home/al");
+	assert_true(req.has_workspace);
+	assert_string_equal(req.workspace, "/home/al/src");
 }
 
 static void test_parse_errors(void **state)
@@ -90,6 +102,14 @@ static void test_parse_errors(void **state)
 										     "non-empty "
 										     "string "
 										     "without NUL");
+	expect_bad("{\"op\":\"register\",\"cgroup\":\"/a\",\"home\":\"al\"}", "'home' must be "
+									      "an absolute path");
+	expect_bad("{\"op\":\"register\",\"cgroup\":\"/a\",\"workspace\":\"src\"}", "'workspace' "
+										    "must be an "
+										    "absolute "
+										    "path");
+	expect_bad("{\"op\":\"register\",\"cgroup\":\"/a\",\"home\":1}", "'home' must be a "
+									 "string");
 	memset(long_name, 'x', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
 	snprintf(line, sizeof(line), "{\"op\":\"register\",\"cgroup\":\"/a\",\"name\":\"%s\"}",

@@ -916,6 +916,107 @@ static void test_ctx(void **state)
 	free(c);
 }
 
+/* --- policy lifecycle ---------------------------------------------------------------------- */
+
+static json_object *encode_policy_valid(const struct ocsf_policy_change *pc)
+{
+	static char buf[16384];
+	struct ocsf_report r;
+	json_object *o;
+	int n = ocsf__encode_policy_change(pc, &ctx, buf, sizeof(buf));
+
+	if (n <= 0)
+		fail_msg("ocsf__encode_policy_change: %d", n);
+	assert_int_equal(strlen(buf), n);
+	assert_null(strchr(buf, '\n'));
+	o = parse_strict(buf, (size_t)n);
+	if (ocsf_schema__validate(&schema, o, &r)) {
+		print_error("%s\n", buf);
+		fail_msg("%d schema error(s):\n%s", r.errors, r.text);
+	}
+	return o;
+}
+
+static void test_policy_change_loaded(void **state)
+{
+	char *paths[] = {"/etc/agentwatch/rules", "/srv/extra.yaml"};
+	struct ocsf_policy_change pc = {
+		.event_id = 42,
+		.wall_ns = WALL_MS * 1000000ULL + 999,
+		.ok = true,
+		.generation = 7,
+		.previous_generation = 6,
+		.trigger = "inotify",
+		.paths = paths,
+		.n_paths = 2,
+	};
+	json_object *o = encode_policy_valid(&pc);
+
+	expect_class(o, 6002, 8);
+	expect_str(o, "class_name", "Application Lifecycle");
+	expect_str(o, "activity_name", "Update");
+	expect_str(o, "type_name", "Application Lifecycle: Update");
+	expect_str(o, "category_name", "Application Activity");
+	expect_int(o, "time", WALL_MS);
+	expect_str(o, "metadata.uid", "42");
+	expect_str(o, "metadata.version", "1.8.0");
+	expect_int(o, "status_id", 1);
+	expect_int(o, "severity_id", 1);
+	expect_absent(o, "status_detail");
+	expect_str(o, "message", "policy generation 7 in force (was 6)");
+	expect_str(o, "app.name", "agentwatch");
+	expect_str(o, "app.version", "9.8.7");
+	expect_str(o, "app.feature.name", "policy");
+	expect_str(o, "app.feature.version", "7");
+	expect_str(o, "device.hostname", "node-1.example");
+	expect_int(o, "unmapped.policy.generation", 7);
+	expect_int(o, "unmapped.policy.previous_generation", 6);
+	expect_str(o, "unmapped.policy.trigger", "inotify");
+	expect_str(o, "unmapped.policy.paths[1]", "/srv/extra.yaml");
+	expect_absent(o, "unmapped.policy.errors");
+	expect_int(o, "unmapped.policy.reload_failures", 0);
+	json_object_put(o);
+}
+
+static void test_policy_change_failed(void **state)
+{
+	char *paths[] = {"/etc/agentwatch/rules"};
+	const char *errors = "/etc/agentwatch/rules/p.yaml:11:13: YAML: did not find expected key\n"
+			     "/etc/agentwatch/rules/q.yaml:4:7: metadata.name: \"quoted\"\n";
+	struct ocsf_policy_change pc = {
+		.event_id = 43,
+		.wall_ns = WALL_MS * 1000000ULL,
+		.ok = false,
+		.generation = 7,
+		.previous_generation = 7,
+		.trigger = "sighup",
+		.paths = paths,
+		.n_paths = 1,
+		.errors = errors,
+		.reload_failures = 3,
+	};
+	json_object *o = encode_policy_valid(&pc);
+	char buf[64];
+
+	expect_class(o, 6002, 8);
+	expect_int(o, "status_id", 2);
+	expect_str(o, "status", "Failure");
+	expect_int(o, "severity_id", 4);
+	expect_str(o, "status_detail", errors);
+	expect_str(o, "message", "policy reload failed; generation 7 stays in force");
+	expect_str(o, "app.feature.version", "7");
+	expect_str(o, "unmapped.policy.errors[0]",
+		   "/etc/agentwatch/rules/p.yaml:11:13: YAML: did not find expected key");
+	expect_str(o, "unmapped.policy.errors[1]",
+		   "/etc/agentwatch/rules/q.yaml:4:7: metadata.name: \"quoted\"");
+	expect_absent(o, "unmapped.policy.errors[2]");
+	expect_int(o, "unmapped.policy.reload_failures", 3);
+	json_object_put(o);
+
+	/* Too small a buffer is -ENOSPC, as for kernel events. */
+	assert_int_equal(ocsf__encode_policy_change(&pc, &ctx, buf, sizeof(buf)), -ENOSPC);
+}
+
 /* --- the JSON writer ---------------------------------------------------------------------- */
 
 /* A byte-at-a-time reference for json_writer__escape, written independently of it. */
@@ -1247,6 +1348,8 @@ int main(void)
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_ctx),
+		cmocka_unit_test(test_policy_change_loaded),
+		cmocka_unit_test(test_policy_change_failed),
 		cmocka_unit_test(test_writer_basics),
 		cmocka_unit_test(test_writer_escape_random),
 		cmocka_unit_test(test_validator_catches),

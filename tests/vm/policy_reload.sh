@@ -72,11 +72,13 @@ t_check reload-events "$PY" -c '
 import json, sys
 evs = [json.loads(l) for l in open(sys.argv[1])]
 def blocked(rule):
-    return [e for e in evs if e["disposition_id"] == 2 and e["unmapped"].get("rule") == rule]
+    return [e for e in evs if e.get("disposition_id") == 2 and e["unmapped"].get("rule") == rule]
 a, b = blocked("deny-a"), blocked("deny-b")
 assert {e["file"]["path"] for e in a} == {sys.argv[2] + "/a"} and len(a) == 2, a
 assert {e["file"]["path"] for e in b} == {sys.argv[2] + "/b"} and len(b) >= 1, b
 assert all(e["unmapped"]["enforcement"] == "lsm" for e in a + b)
+c = [e for e in evs if e["class_uid"] == 6002]
+assert [(e["unmapped"]["policy"]["trigger"], e["status_id"]) for e in c] == [("start", 1), ("sighup", 2), ("sighup", 1)], c
 ' "$tmp/events.jsonl" "$tmp"
 [ "$T_FAILED" -eq 0 ] || tail -n 5 "$tmp/agent.err" >&2
 t_done

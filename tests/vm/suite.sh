@@ -8,7 +8,8 @@
 # A file whose VM times out or fails (run.sh exit 124/125), or that exits non-zero without
 # a FAIL line, counts as one FAIL named after the file. Exits 0 when nothing failed, 1
 # otherwise, and 77 (after `SKIP vm: <reason>`) when this machine cannot run the VM at all.
-# AGENTWATCH_VM_TIMEOUT sets each file's timeout in seconds (default: run.sh's).
+# AGENTWATCH_VM_TIMEOUT sets each file's timeout in seconds (default: a `# vm-timeout: SECS`
+# line in the file, else run.sh's).
 set -euo pipefail
 
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -84,7 +85,7 @@ report_file() {
 }
 
 main() {
-	local f name rc timeout=()
+	local f name rc timeout=() own args
 	trap cleanup EXIT
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/agentwatch-vm-suite.XXXXXX")
 	preflight
@@ -92,7 +93,15 @@ main() {
 	while IFS= read -r f; do
 		name=$(basename "$f" .sh)
 		rc=0
-		bash "$VM_DIR/run.sh" "${timeout[@]}" -- bash "$f" >"$WORK/out" 2>"$WORK/err" || rc=$?
+		own=$(sed -n 's/^# vm-timeout: \([0-9][0-9]*\)$/\1/p' "$f")
+		if [ ${#timeout[@]} -gt 0 ]; then
+			args=("${timeout[@]}")
+		elif [ -n "$own" ]; then
+			args=(--timeout "$own")
+		else
+			args=()
+		fi
+		bash "$VM_DIR/run.sh" "${args[@]}" -- bash "$f" >"$WORK/out" 2>"$WORK/err" || rc=$?
 		report_file "$name" "$rc" "$WORK/out" "$WORK/err"
 	done < <(test_files)
 	summary
