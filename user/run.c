@@ -35,6 +35,7 @@
 #include "config.h"
 #include "control.h"
 #include "metrics.h"
+#include "metrics_feed.h"
 #include "sink_kafka.h"
 #include "features.h"
 #include "log.h"
@@ -130,13 +131,7 @@ static int tee_write(struct sink *s, const struct aw_event *ev, const char *json
 {
 	struct daemon *d = ((struct tee_sink *)s)->d;
 
-	if (d->metrics)
-		metrics__add_event(d->metrics, ev->type == AW_EV_EXEC	     ? 1007
-					       : ev->type == AW_EV_FORK	     ? 1007
-					       : ev->type == AW_EV_EXIT	     ? 1007
-					       : ev->type == AW_EV_FILE_OPEN ? 1001
-					       : ev->type == AW_EV_NET	     ? 4001
-									     : 1003);
+	metrics_feed__event(d->metrics, ev);
 	control_server__broadcast(d->ctl, json, len);
 	return sink__write(d->sink, ev, json, len);
 }
@@ -606,6 +601,7 @@ static int event_loop(struct daemon *d)
 		stream__flush(d->st);
 		if (now_ms() >= next_check) {
 			check_agents(d, ++checks % RUN_PRUNE_EVERY == 0);
+			metrics_feed__sample(d->metrics, d->obs, d->st);
 			stream__flush(d->st);
 			next_check = now_ms() + RUN_CHECK_MS;
 		}
@@ -896,6 +892,7 @@ static int start(struct daemon *d)
 static void stop(struct daemon *d)
 {
 	if (d->obs && d->st) {
+		observe__detach(d->obs); /* then the drain takes the very last records */
 		drain(d);
 		stream__flush(d->st);
 	}

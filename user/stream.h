@@ -23,6 +23,8 @@ void stream__set_rule_names(struct stream *s, stream_rule_name_fn fn, const void
 void stream__on_event(const struct aw_event *ev, void *ctx);
 int stream__flush(struct stream *s);
 void stream__print_summary(const struct stream *s, FILE *out);
+/* Events the encoder refused (too large, malformed); they reached no sink. */
+__u64 stream__encode_errors(const struct stream *s);
 void stream__free(struct stream *s);
 
 /* The enforcement level an event of this type had on this kernel. */
