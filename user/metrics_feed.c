@@ -10,6 +10,7 @@
 #include "metrics_feed.h"
 #include "observe.h"
 #include "policy_apply.h"
+#include "sink_kafka.h"
 #include "stream.h"
 
 int metrics_feed__class_uid(const struct aw_event *ev)
@@ -30,10 +31,14 @@ int metrics_feed__class_uid(const struct aw_event *ev)
 	}
 }
 
-void metrics_feed__event(struct metrics *m, const struct aw_event *ev)
+void metrics_feed__event(struct metrics *m, const struct aw_event *ev, const char *json, size_t len)
 {
 	if (!m)
 		return;
+	if (!ev) {
+		metrics__add_event(m, json ? sink_kafka__class_uid(json, len) : -1);
+		return;
+	}
 	metrics__add_event(m, metrics_feed__class_uid(ev));
 	if (ev->disposition == AW_DISP_BLOCKED)
 		metrics__add_denial(m, ev->rule);

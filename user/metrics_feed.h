@@ -9,6 +9,8 @@
 #ifndef AGENTWATCH_METRICS_FEED_H
 #define AGENTWATCH_METRICS_FEED_H
 
+#include <stddef.h>
+
 #include "event.h"
 
 struct metrics;
@@ -17,8 +19,13 @@ struct stream;
 
 /* The OCSF class an event is encoded as (user/ocsf.h's table), or -1 for control records. */
 int metrics_feed__class_uid(const struct aw_event *ev);
-/* One event on its way to the sinks, after the stream enriched it (rule name, disposition). */
-void metrics_feed__event(struct metrics *m, const struct aw_event *ev);
+/*
+ * One event on its way to the sinks, after the stream enriched it (rule name, disposition), and
+ * its JSON. A document with no struct aw_event behind it (ev NULL: a policy change the daemon
+ * reports) is counted by the class_uid in its JSON.
+ */
+void metrics_feed__event(struct metrics *m, const struct aw_event *ev, const char *json,
+			 size_t len);
 /*
  * Mirror the cumulative counters: ring-buffer drops summed over CPUs, decode and encode
  * failures, and the generation in the kernel's policy_config (0 until a policy is applied).

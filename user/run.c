@@ -131,7 +131,7 @@ static int tee_write(struct sink *s, const struct aw_event *ev, const char *json
 {
 	struct daemon *d = ((struct tee_sink *)s)->d;
 
-	metrics_feed__event(d->metrics, ev);
+	metrics_feed__event(d->metrics, ev, json, len);
 	control_server__broadcast(d->ctl, json, len);
 	return sink__write(d->sink, ev, json, len);
 }

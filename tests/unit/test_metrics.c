@@ -134,35 +134,39 @@ static void test_denials_escaping(void **state)
 /* The daemon's feed: classes from event types, denials only for blocked events, by rule name. */
 static void test_feed_events(void **state)
 {
+	static const char policy_change[] = "{\"class_uid\":6002,\"activity_id\":1}";
 	struct metrics *m = metrics__new();
 	struct aw_event ev = {.type = AW_EV_FILE_OPEN};
 	char *t;
 	int i;
 
 	for (i = 0; i < 3; i++)
-		metrics_feed__event(m, &ev);
+		metrics_feed__event(m, &ev, NULL, 0);
 	ev.disposition = AW_DISP_BLOCKED;
 	ev.rule = "no-secrets";
-	metrics_feed__event(m, &ev);
+	metrics_feed__event(m, &ev, NULL, 0);
 	ev.type = AW_EV_NET;
 	ev.rule = "egress-allowlist";
-	metrics_feed__event(m, &ev);
-	metrics_feed__event(m, &ev);
+	metrics_feed__event(m, &ev, NULL, 0);
+	metrics_feed__event(m, &ev, NULL, 0);
 	ev.disposition = AW_DISP_WOULD_BLOCK; /* audit mode: not a denial */
-	metrics_feed__event(m, &ev);
+	metrics_feed__event(m, &ev, NULL, 0);
 	ev.type = AW_EV_EXEC;
 	ev.disposition = AW_DISP_ALLOWED;
-	metrics_feed__event(m, &ev);
+	metrics_feed__event(m, &ev, NULL, 0);
 	ev.type = AW_EV_FORK;
-	metrics_feed__event(m, &ev);
+	metrics_feed__event(m, &ev, NULL, 0);
 	ev.type = AW_EV_SYSCALL;
-	metrics_feed__event(m, &ev);
-	metrics_feed__event(NULL, &ev); /* no registry: ignored */
+	metrics_feed__event(m, &ev, NULL, 0);
+	metrics_feed__event(NULL, &ev, NULL, 0); /* no registry: ignored */
+	/* A document without an event behind it: its class from the JSON. */
+	metrics_feed__event(m, NULL, policy_change, strlen(policy_change));
 	t = render(m);
 	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"1001\"}"), 4);
 	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"4001\"}"), 3);
 	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"1007\"}"), 2);
 	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"1003\"}"), 1);
+	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"6002\"}"), 1);
 	assert_int_equal(sample(t, "agentwatch_denials_total{rule=\"no-secrets\"}"), 1);
 	assert_int_equal(sample(t, "agentwatch_denials_total{rule=\"egress-allowlist\"}"), 2);
 	assert_int_equal(count(t, "agentwatch_denials_total{"), 2);
