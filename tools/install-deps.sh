@@ -34,6 +34,7 @@ test_needs=(
 	"qemu-system-x86_64|qemu-system-x86"
 	"kcat|kcat"
 	"promtool|prometheus"
+	"prometheus|prometheus" # the server, for tests/e2e/run_metrics.sh
 	"tmux|tmux"
 	"ip|iproute2"
 	"python3|python3"

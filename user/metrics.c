@@ -64,6 +64,8 @@ static const struct scalar_def scalars[] = {
 	 "Records handed to librdkafka without a delivery report yet."},
 	{METRIC_KAFKA_UP, "agentwatch_kafka_up", "gauge",
 	 "1 while the Kafka brokers are believed reachable, 0 while records go to the spool."},
+	{METRIC_KAFKA_BROKERS_UP, "agentwatch_kafka_brokers_up", "gauge",
+	 "Kafka brokers librdkafka holds an open connection to."},
 	{METRIC_KAFKA_DELIVERED, "agentwatch_kafka_delivered_total", "counter",
 	 "Records acknowledged by the Kafka broker."},
 	{METRIC_KAFKA_DELIVERY_ERRORS, "agentwatch_kafka_delivery_errors_total", "counter",
@@ -265,6 +267,14 @@ int metrics__render(struct metrics *m, char **out, size_t *len)
 	for (i = 0; i < METRIC_DROP__COUNT; i++)
 		fprintf(f, "agentwatch_drops_total{reason=\"%s\"} %lu\n", drop_names[i],
 			(unsigned long)load(&m->drops[i]));
+
+	family(f, "agentwatch_ring_buffer_drops_total", "counter",
+	       "Events the BPF programs could not put in the ring buffer, by reason: full (the "
+	       "daemon is behind), no_scratch.");
+	fprintf(f, "agentwatch_ring_buffer_drops_total{reason=\"full\"} %lu\n",
+		(unsigned long)load(&m->values[METRIC_RING_BUFFER_FULL]));
+	fprintf(f, "agentwatch_ring_buffer_drops_total{reason=\"no_scratch\"} %lu\n",
+		(unsigned long)load(&m->values[METRIC_RING_BUFFER_NO_SCRATCH]));
 
 	family(f, "agentwatch_denials_total", "counter",
 	       "Operations the kernel refused, by deciding rule.");

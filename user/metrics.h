@@ -8,16 +8,22 @@
  * reads each value once (a scrape is not a snapshot across values). Counters only go up: update
  * them with metrics__add(), or mirror a cumulative source (a BPF per-CPU counter, a sink's
  * statistics) with metrics__set(). Label sets that grow at run time (event classes, rules) are
- * bounded; past the bound, updates land in a series labelled "other".
+ * bounded; past the bound, updates land in a series labelled "other". Label values never come
+ * from what an agent does: classes are the encoder's (5 today), rule names the operator's
+ * policy files (at most METRICS_MAX_RULES series, then "other").
  *
  * Metrics (all prefixed agentwatch_):
  *   events_total{class_uid}                 counter  events encoded, by OCSF class
  *   drops_total{reason}                     counter  events lost: ring_buffer, decode, encode,
  *                                                    sink (neither Kafka nor the spool took it)
+ *   ring_buffer_drops_total{reason}         counter  the ring_buffer drops by the BPF side's
+ *                                                    reason: full, no_scratch (AW_DROP_*)
  *   denials_total{rule}                     counter  operations the kernel refused, by rule
  *   kafka_queue_messages                    gauge    librdkafka's out queue
  *   kafka_in_flight_messages                gauge    records without a delivery report
  *   kafka_up                                gauge    1 while the brokers are believed reachable
+ *   kafka_brokers_up                        gauge    brokers librdkafka holds a connection to
+ *                                                    (from its statistics, once a second)
  *   kafka_delivered_total                   counter  records acked by the broker
  *   kafka_delivery_errors_total             counter  failed delivery reports (not purges)
  *   kafka_spooled_total                     counter  records written to the spool
@@ -43,6 +49,7 @@ enum metric_id {
 	METRIC_KAFKA_QUEUE_MESSAGES,
 	METRIC_KAFKA_IN_FLIGHT,
 	METRIC_KAFKA_UP,
+	METRIC_KAFKA_BROKERS_UP,
 	METRIC_KAFKA_DELIVERED,
 	METRIC_KAFKA_DELIVERY_ERRORS,
 	METRIC_KAFKA_SPOOLED,
@@ -54,6 +61,8 @@ enum metric_id {
 	METRIC_GAP_EVENTS,
 	METRIC_POLICY_GENERATION,
 	METRIC_POLICY_RELOAD_FAILURES,
+	METRIC_RING_BUFFER_FULL,       /* ring_buffer_drops_total{reason="full"} */
+	METRIC_RING_BUFFER_NO_SCRATCH, /* ring_buffer_drops_total{reason="no_scratch"} */
 	METRIC__COUNT,
 };
 

@@ -289,6 +289,12 @@ int observe__attach(struct observe *o)
 	return 0;
 }
 
+void observe__detach(struct observe *o)
+{
+	while (o && o->n_links)
+		bpf_link__destroy(o->links[--o->n_links]);
+}
+
 int observe__poll(struct observe *o, observe_event_fn fn, void *ctx)
 {
 	int err;

@@ -49,6 +49,8 @@ int observe__remove_agent(struct observe *o, __u64 cgroup_id);
 /* The agent a cgroup is attributed to in the kernel map (pending ones included). */
 int observe__lookup_cgroup(struct observe *o, __u64 cgroup_id, struct aw_agent *agent);
 int observe__attach(struct observe *o);
+/* Detach every program: no record is written after this; what the ring holds stays drainable. */
+void observe__detach(struct observe *o);
 /* Wait up to the poll timeout, then deliver every record in the ring. Returns records or -errno. */
 int observe__poll(struct observe *o, observe_event_fn fn, void *ctx);
 /* Deliver what is in the ring without waiting. */

@@ -37,6 +37,7 @@
 #include "config.h"
 #include "control.h"
 #include "metrics.h"
+#include "metrics_feed.h"
 #include "sink_kafka.h"
 #include "features.h"
 #include "log.h"
@@ -152,13 +153,7 @@ static int tee_write(struct sink *s, const struct aw_event *ev, const char *json
 {
 	struct daemon *d = ((struct tee_sink *)s)->d;
 
-	if (d->metrics && ev) /* ev NULL: a policy change (user/run_policy.h) */
-		metrics__add_event(d->metrics, ev->type == AW_EV_EXEC	     ? 1007
-					       : ev->type == AW_EV_FORK	     ? 1007
-					       : ev->type == AW_EV_EXIT	     ? 1007
-					       : ev->type == AW_EV_FILE_OPEN ? 1001
-					       : ev->type == AW_EV_NET	     ? 4001
-									     : 1003);
+	metrics_feed__event(d->metrics, ev, json, len);
 	control_server__broadcast(d->ctl, json, len);
 	return sink__write(d->sink, ev, json, len);
 }
@@ -666,6 +661,7 @@ static int event_loop(struct daemon *d)
 		stream__flush(d->st);
 		if (now_ms() >= next_check) {
 			check_agents(d, ++checks % RUN_PRUNE_EVERY == 0);
+			metrics_feed__sample(d->metrics, d->obs, d->st);
 			stream__flush(d->st);
 			next_check = now_ms() + RUN_CHECK_MS;
 		}
@@ -1023,6 +1019,7 @@ static int start(struct daemon *d)
 static void stop(struct daemon *d)
 {
 	if (d->obs && d->st) {
+		observe__detach(d->obs); /* then the drain takes the very last records */
 		drain(d);
 		stream__flush(d->st);
 	}

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 
 #include "event.h"
@@ -42,7 +43,8 @@
 #define KAFKA_PROBE_MS	    1000  /* while down: one replayed record a second */
 #define KAFKA_GAP_MS	    1000  /* gap events at most once a second */
 #define KAFKA_METRICS_MS    500
-#define KAFKA_LOG_MS	    10000 /* the same librdkafka error at most every 10 s */
+#define KAFKA_STATS_MS	    "1000" /* librdkafka statistics (brokers up), with --metrics */
+#define KAFKA_LOG_MS	    10000  /* the same librdkafka error at most every 10 s */
 #define KAFKA_PURGE_WAIT_MS 3000
 #define KAFKA_CLASS_SCAN    512
 #define KAFKA_NODE_MAX	    128
@@ -470,6 +472,36 @@ static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason, void *op
 	k->last_log_err = err;
 	k->last_log_ms = now;
 	k->log_suppressed = 0;
+}
+
+/*
+ * librdkafka's statistics (with --metrics only): how many brokers it holds a connection to.
+ * Bootstrap entries (nodeid -1) are left out, so each broker counts once.
+ */
+static int kafka_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct sink_kafka *k = opaque;
+	struct json_object *root, *brokers, *v;
+	uint64_t up = 0;
+
+	root = json_tokener_parse(json);
+	if (!root)
+		return 0;
+	if (json_object_object_get_ex(root, "brokers", &brokers) &&
+	    json_object_is_type(brokers, json_type_object)) {
+		json_object_object_foreach (brokers, name, b) {
+			(void)name;
+			if (!json_object_object_get_ex(b, "nodeid", &v) ||
+			    json_object_get_int(v) < 0)
+				continue;
+			if (json_object_object_get_ex(b, "state", &v) &&
+			    !strcmp(json_object_get_string(v), "UP"))
+				up++;
+		}
+	}
+	json_object_put(root);
+	metrics__set(k->metrics, METRIC_KAFKA_BROKERS_UP, up);
+	return 0; /* librdkafka frees json */
 }
 
 static void kafka_on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -947,6 +979,13 @@ static int kafka_configure(struct sink_kafka *k, const struct sink_kafka_opts *o
 		err = conf_set(conf, "bootstrap.servers", o->brokers, "--brokers");
 		if (err)
 			return err;
+	}
+	if (o->metrics) {
+		/* Before -X, which may change the interval (0 turns the brokers gauge off). */
+		err = conf_set(conf, "statistics.interval.ms", KAFKA_STATS_MS, "default");
+		if (err)
+			return err;
+		rd_kafka_conf_set_stats_cb(conf, kafka_on_stats);
 	}
 	for (i = 0; i < o->n_props; i++) {
 		const char *eq = strchr(o->props[i], '=');

@@ -220,6 +220,11 @@ void stream__print_summary(const struct stream *s, FILE *out)
 		(unsigned long long)s->encode_errors);
 }
 
+__u64 stream__encode_errors(const struct stream *s)
+{
+	return s->encode_errors;
+}
+
 void stream__free(struct stream *s)
 {
 	if (!s)

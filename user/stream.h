@@ -29,6 +29,8 @@ struct ocsf_policy_change;
 int stream__policy_change(struct stream *s, struct ocsf_policy_change *pc);
 int stream__flush(struct stream *s);
 void stream__print_summary(const struct stream *s, FILE *out);
+/* Events the encoder refused (too large, malformed); they reached no sink. */
+__u64 stream__encode_errors(const struct stream *s);
 void stream__free(struct stream *s);
 
 /* The enforcement level an event of this type had on this kernel. */

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "metrics_feed.h"
 
 static char *render(struct metrics *m)
 {
@@ -126,6 +127,70 @@ static void test_denials_escaping(void **state)
 				   "and\\nnewline\"}"),
 			 1);
 	assert_int_equal(sample(t, "agentwatch_denials_total{rule=\"unknown\"}"), 2);
+	free(t);
+	metrics__free(m);
+}
+
+/* The daemon's feed: classes from event types, denials only for blocked events, by rule name. */
+static void test_feed_events(void **state)
+{
+	static const char policy_change[] = "{\"class_uid\":6002,\"activity_id\":1}";
+	struct metrics *m = metrics__new();
+	struct aw_event ev = {.type = AW_EV_FILE_OPEN};
+	char *t;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		metrics_feed__event(m, &ev, NULL, 0);
+	ev.disposition = AW_DISP_BLOCKED;
+	ev.rule = "no-secrets";
+	metrics_feed__event(m, &ev, NULL, 0);
+	ev.type = AW_EV_NET;
+	ev.rule = "egress-allowlist";
+	metrics_feed__event(m, &ev, NULL, 0);
+	metrics_feed__event(m, &ev, NULL, 0);
+	ev.disposition = AW_DISP_WOULD_BLOCK; /* audit mode: not a denial */
+	metrics_feed__event(m, &ev, NULL, 0);
+	ev.type = AW_EV_EXEC;
+	ev.disposition = AW_DISP_ALLOWED;
+	metrics_feed__event(m, &ev, NULL, 0);
+	ev.type = AW_EV_FORK;
+	metrics_feed__event(m, &ev, NULL, 0);
+	ev.type = AW_EV_SYSCALL;
+	metrics_feed__event(m, &ev, NULL, 0);
+	metrics_feed__event(NULL, &ev, NULL, 0); /* no registry: ignored */
+	/* A document without an event behind it: its class from the JSON. */
+	metrics_feed__event(m, NULL, policy_change, strlen(policy_change));
+	t = render(m);
+	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"1001\"}"), 4);
+	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"4001\"}"), 3);
+	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"1007\"}"), 2);
+	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"1003\"}"), 1);
+	assert_int_equal(sample(t, "agentwatch_events_total{class_uid=\"6002\"}"), 1);
+	assert_int_equal(sample(t, "agentwatch_denials_total{rule=\"no-secrets\"}"), 1);
+	assert_int_equal(sample(t, "agentwatch_denials_total{rule=\"egress-allowlist\"}"), 2);
+	assert_int_equal(count(t, "agentwatch_denials_total{"), 2);
+	assert_int_equal(metrics_feed__class_uid(&(struct aw_event){.type = AW_EV_CGROUP_MKDIR}),
+			 -1);
+	free(t);
+	metrics__free(m);
+}
+
+/* Ring-buffer drops by reason and the brokers gauge are their own families. */
+static void test_ring_buffer_and_brokers(void **state)
+{
+	struct metrics *m = metrics__new();
+	char *t;
+
+	metrics__set(m, METRIC_RING_BUFFER_FULL, 17);
+	metrics__set(m, METRIC_RING_BUFFER_NO_SCRATCH, 2);
+	metrics__set(m, METRIC_KAFKA_BROKERS_UP, 3);
+	t = render(m);
+	assert_int_equal(sample(t, "agentwatch_ring_buffer_drops_total{reason=\"full\"}"), 17);
+	assert_int_equal(sample(t, "agentwatch_ring_buffer_drops_total{reason=\"no_scratch\"}"), 2);
+	assert_int_equal(sample(t, "agentwatch_kafka_brokers_up"), 3);
+	assert_int_equal(count(t, "# TYPE agentwatch_ring_buffer_drops_total counter\n"), 1);
+	assert_int_equal(count(t, "# TYPE agentwatch_kafka_brokers_up gauge\n"), 1);
 	free(t);
 	metrics__free(m);
 }
@@ -281,10 +346,15 @@ static void test_bad_addresses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_render_basics),	 cmocka_unit_test(test_classes),
-		cmocka_unit_test(test_denials_escaping), cmocka_unit_test(test_enforcement),
-		cmocka_unit_test(test_concurrent),	 cmocka_unit_test(test_http),
+		cmocka_unit_test(test_render_basics),
+		cmocka_unit_test(test_classes),
+		cmocka_unit_test(test_denials_escaping),
+		cmocka_unit_test(test_enforcement),
+		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_bad_addresses),
+		cmocka_unit_test(test_feed_events),
+		cmocka_unit_test(test_ring_buffer_and_brokers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
