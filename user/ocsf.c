@@ -415,6 +415,8 @@ static const char *source_name(__u8 source)
 		return "lsm";
 	case AW_SRC_CGROUP:
 		return "cgroup";
+	case AW_SRC_SOCK_OPS:
+		return "sock_ops";
 	}
 	return NULL;
 }

@@ -827,6 +827,7 @@ static int start(struct daemon *d)
 		oo.watch_prefixes[i] = prefixes[i];
 	oo.n_watch_prefixes = n;
 	oo.lsm_file_open = d->caps.file == AW_LEVEL_LSM;
+	oo.inbound_tcp = d->caps.inbound_tcp;
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0)

@@ -674,7 +674,9 @@ static void test_net_bind_listen_accept(void **state)
 	json_object_put(o);
 
 	net_event(&ev, AW_NET_ACCEPT, AF_INET, IPPROTO_TCP, "10.0.0.5", 8080, "10.0.0.9", 51000);
+	ev.net.source = AW_SRC_SOCK_OPS;
 	o = encode_valid(&ev);
+	expect_str(o, "unmapped.source", "sock_ops");
 	expect_class(o, 4001, 1);
 	expect_str(o, "src_endpoint.ip", "10.0.0.9");
 	expect_int(o, "src_endpoint.port", 51000);
