@@ -302,6 +302,7 @@ static void on_event(const struct aw_event *ev, void *ctx)
 	}
 	e = *ev;
 	e.agent = &a->agent;
+	e.k8s = a->k8s.pod_uid[0] || a->k8s.container_id[0] ? &a->k8s : NULL;
 	e.task.agent_slot = a->agent.slot;
 	d->events++;
 	stream__on_event(&e, d->st);
