@@ -40,4 +40,26 @@ static __always_inline struct path *aw_file_path(struct file *file)
 #define AW_SYSCALL_ARG1(regs) BPF_CORE_READ(regs, si)
 #define AW_SYSCALL_ARG2(regs) BPF_CORE_READ(regs, dx)
 
+/*
+ * The cgroup v2 a socket belongs to (the one it was made in). Since Linux 5.15 ("bpf, cgroups:
+ * Fix cgroup v2 fallback on v1/v2 mixed mode") sock_cgroup_data holds a plain `cgroup` pointer;
+ * before, `val` held it unless its low bit said net_cls/net_prio data had taken its place (then
+ * the socket's v2 cgroup is not known here: NULL).
+ */
+struct sock_cgroup_data___pre_5_15 {
+	__u64 val;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct cgroup *aw_sock_cgroup(struct sock *sk)
+{
+	struct sock_cgroup_data___pre_5_15 *old;
+	__u64 val;
+
+	if (bpf_core_field_exists(struct sock_cgroup_data, cgroup))
+		return BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	old = (void *)__builtin_preserve_access_index(&sk->sk_cgrp_data);
+	val = BPF_CORE_READ(old, val);
+	return val & 1 ? NULL : (struct cgroup *)val;
+}
+
 #endif /* AGENTWATCH_CORE_FIXES_BPF_H */

@@ -586,6 +586,9 @@ int cgroup_bind6(struct bpf_sock_addr *ctx)
 	return aw_cgroup_net(ctx, AW_NET_BIND, true);
 }
 
+/* TCP listen and accept (cgroup sock_ops) */
+#include "observe_listen.bpf.h"
+
 /* --- new cgroups ------------------------------------------------------------------------------ */
 
 /* The daemon's selector prefixes (include/agentwatch/agent.h), set before load. */

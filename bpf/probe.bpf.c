@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "core_fixes.bpf.h"
 #include "lsm.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -123,5 +124,40 @@ int probe_cgroup_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect6")
 int probe_cgroup_connect6(struct bpf_sock_addr *ctx)
 {
+	return 1;
+}
+
+/* Socket storage that follows a listener into the connections it accepts, as observe's does. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, __u64);
+} probe_listeners SEC(".maps");
+
+/*
+ * Counts listen(2) calls in the scratch cgroup it is attached to, with every helper and read the
+ * observe object's cgroup_sock_ops uses: a hit means listen and accept events will work.
+ */
+SEC("sockops")
+int probe_sock_ops(struct bpf_sock_ops *ctx)
+{
+	struct bpf_sock *bsk = ctx->sk;
+	struct task_struct *task;
+	struct sock *sk;
+	__u64 *v;
+
+	if (ctx->op != BPF_SOCK_OPS_TCP_LISTEN_CB || !bsk)
+		return 1;
+	sk = (struct sock *)bpf_skc_to_tcp_sock(bsk);
+	if (!sk)
+		return 1;
+	task = bpf_get_current_task_btf();
+	if (BPF_CORE_READ(aw_sock_cgroup(sk), kn, id) !=
+	    BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id))
+		return 1;
+	v = bpf_sk_storage_get(&probe_listeners, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (v)
+		__sync_fetch_and_add(&hits, 1);
 	return 1;
 }

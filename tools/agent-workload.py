@@ -50,7 +50,8 @@ def count_agentwatch(a):
                 r["open"] += 1
                 if e.get("file", {}).get("path") == a.file:
                     r["marker_opens"] += 1
-            elif cls == 4001 and act == 1:
+            elif cls == 4001 and act == 1 and e.get("connection_info", {}).get("direction_id") != 1:
+                # (direction 1: an accept of the workload's own server, not a connect)
                 r["connect"] += 1
                 if e.get("dst_endpoint", {}).get("port") == a.port:
                     r["marker_connects"] += 1

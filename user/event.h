@@ -14,6 +14,7 @@
 #include <agentwatch/agent.h>
 
 #include "features.h"
+#include "k8s.h"
 
 #define AW_ANCESTRY_MAX 8
 
@@ -31,7 +32,9 @@ struct aw_event {
 	__u32 flags;	/* AW_EVF_* */
 	struct aw_task task;
 	const struct aw_agent *agent; /* NULL when not attributed to an agent */
-	enum aw_level enforcement;    /* what the kernel allowed for this kind of action */
+	/* The agent's pod and container, parsed from its cgroup path (daemon); NULL outside one */
+	const struct k8s_identity *k8s;
+	enum aw_level enforcement; /* what the kernel allowed for this kind of action */
 	enum aw_disposition disposition;
 	__u32 rule_id;	  /* the deciding rule (policy.h), 0 when none */
 	const char *rule; /* its name, or NULL */

@@ -693,6 +693,7 @@ int do_exec(int argc, char **argv)
 		goto out_close_cgfd;
 	}
 	oo.lsm_file_open = caps.file == AW_LEVEL_LSM;
+	oo.inbound_tcp = caps.inbound_tcp;
 	oo.cgroup_fd = cgfd;
 	oo.syscalls = o.syscalls;
 	oo.syscall_events = o.syscall_events;

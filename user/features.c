@@ -196,6 +196,7 @@ void features__capabilities(const struct aw_features *f, struct aw_capabilities 
 		caps->network = AW_LEVEL_UNAVAILABLE;
 	caps->syscall_observation = p[AW_PROBE_TP_BTF].ok || p[AW_PROBE_RAW_TP].ok;
 	caps->event_transport = p[AW_PROBE_RINGBUF].ok;
+	caps->inbound_tcp = p[AW_PROBE_CGROUP_SOCK_OPS].ok;
 }
 
 bool features__full_enforcement(const struct aw_capabilities *caps)

@@ -24,6 +24,8 @@
 	X(CGROUP_SOCK_ADDR, "cgroup_sock_addr",                                                 \
 	  "cgroup/connect4 attached to a cgroup and denied a connect")                          \
 	X(CGROUP_CONNECT6, "cgroup_connect6", "cgroup/connect6 loads")                          \
+	X(CGROUP_SOCK_OPS, "cgroup_sock_ops",                                                   \
+	  "cgroup sock_ops attached to a cgroup and saw a TCP listen")                          \
 	X(LSM_LOAD, "lsm_load", "a BPF-LSM program (file_open) loads and attaches")             \
 	X(LSM_ENFORCE, "lsm_enforce", "a BPF-LSM program denied a file open with EPERM")        \
 	X(LSM_BPRM, "lsm_bprm_check", "lsm/bprm_check_security loads and attaches")             \
@@ -55,6 +57,7 @@ struct aw_capabilities {
 	enum aw_level exec;
 	enum aw_level network;
 	bool syscall_observation;
+	bool inbound_tcp; /* TCP listen and accept events (cgroup sock_ops) */
 	bool event_transport;
 };
 

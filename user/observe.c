@@ -14,7 +14,7 @@
 #include "observe.h"
 #include "observe.skel.h"
 
-#define OBSERVE_MAX_LINKS 32
+#define OBSERVE_MAX_LINKS 64 /* more than the object has programs */
 
 struct observe {
 	struct aw_observe *skel;
@@ -167,6 +167,10 @@ int observe__open_and_load(struct observe **out, const struct observe_opts *opts
 			bpf_program__set_autoload(prog, !opts->lsm_file_open && opts->enforce &&
 								tracepoint_exists(prog));
 	}
+	bpf_program__set_autoload(o->skel->progs.cgroup_sock_ops, opts->inbound_tcp);
+	if (!opts->inbound_tcp)
+		log_info("program 'cgroup_sock_ops': not loaded (the kernel failed the "
+			 "cgroup_sock_ops probe): no TCP listen or accept events");
 	/* No sys_enter program at all unless syscall observation was asked for. */
 	bpf_program__set_autoload(o->skel->progs.tp_sys_enter, opts->syscalls);
 	err = aw_observe__load(o->skel);
@@ -278,10 +282,18 @@ int observe__attach(struct observe *o)
 			continue;
 		if (o->n_links == OBSERVE_MAX_LINKS)
 			return log_errno(E2BIG, "skeleton 'observe': more programs than links");
-		if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR ||
+		    bpf_program__type(prog) == BPF_PROG_TYPE_SOCK_OPS)
 			link = bpf_program__attach_cgroup(prog, o->opts.cgroup_fd);
 		else
 			link = bpf_program__attach(prog);
+		if (!link && prog == o->skel->progs.cgroup_sock_ops) {
+			/* Observation only, and optional: the rest works without it. */
+			log_warn("program 'cgroup_sock_ops': attach: %s: no TCP listen or accept "
+				 "events",
+				 strerror(errno));
+			continue;
+		}
 		if (!link)
 			return log_errno(errno, "program '%s': attach", bpf_program__name(prog));
 		o->links[o->n_links++] = link;

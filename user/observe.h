@@ -25,6 +25,10 @@ struct observe_opts {
 	int n_watch_prefixes;
 	const char *watch_prefixes[AW_WATCH_PREFIXES];
 	bool syscalls; /* attach sys_enter: per-agent syscall counts */
+	/* Load and attach the cgroup sock_ops program (TCP listen and accept events); the probe
+	 * AW_PROBE_CGROUP_SOCK_OPS says whether this kernel can. An attach failure is logged and
+	 * leaves the other programs working. */
+	bool inbound_tcp;
 	/* Policies may apply: load the enforcement hooks (BPF-LSM), or without BPF-LSM the
 	 * tracepoint decisions and the syscall-class tracepoints (report, or SIGKILL under
 	 * AW_DEF_FALLBACK_KILL). Without it only observation programs load. */

@@ -7,6 +7,7 @@
  * device) is rendered once into struct ocsf_ctx and copied; the rest goes through the
  * json_writer, which checks for room once per piece and escapes eight bytes at a time.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -415,6 +416,8 @@ static const char *source_name(__u8 source)
 		return "lsm";
 	case AW_SRC_CGROUP:
 		return "cgroup";
+	case AW_SRC_SOCK_OPS:
+		return "sock_ops";
 	}
 	return NULL;
 }
@@ -476,6 +479,45 @@ static void write_ancestry(struct json_writer *w, const struct aw_event *ev)
 	json_writer__array_end(w);
 }
 
+static bool is_uuid(const char *s)
+{
+	int i;
+
+	for (i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return s[36] == '\0';
+}
+
+static bool has_container(const struct aw_event *ev)
+{
+	return ev->k8s && ev->k8s->container_id[0];
+}
+
+/* The container the task runs in (container profile), when its agent is one. */
+static void write_container(struct json_writer *w, const struct aw_event *ev)
+{
+	const struct k8s_identity *k = ev->k8s;
+
+	if (!has_container(ev))
+		return;
+	json_writer__key(w, "container");
+	json_writer__object_begin(w);
+	json_writer__kv_string(w, "uid", k->container_id);
+	if (k->runtime[0])
+		json_writer__kv_string(w, "runtime", k->runtime);
+	if (k->pod_uid[0]) {
+		/* a static pod's UID is a config hash, not a UUID: unmapped.k8s has it */
+		if (is_uuid(k->pod_uid))
+			json_writer__kv_string(w, "pod_uuid", k->pod_uid);
+		json_writer__kv_string(w, "orchestrator", "Kubernetes");
+	}
+	json_writer__object_end(w);
+}
+
 /* The members every process object of the event's own task starts with. */
 static void write_task_members(struct json_writer *w, const struct aw_task *t)
 {
@@ -500,6 +542,7 @@ static void write_task_process(struct json_writer *w, const struct aw_event *ev)
 		json_writer__key(w, "parent_process");
 		write_process_ref(w, ev->task.ppid, 0);
 	}
+	write_container(w, ev);
 	json_writer__object_end(w);
 }
 
@@ -540,6 +583,7 @@ static void write_exec(struct json_writer *w, const struct aw_event *ev, __u64 t
 		json_writer__kv_string(w, "working_directory", ev->exec.cwd);
 	json_writer__key(w, "parent_process");
 	write_process_ref(w, t->ppid, ev->exec.parent_exec_id);
+	write_container(w, ev);
 	json_writer__object_end(w);
 	json_writer__kv_uint(w, "launch_type_id", LAUNCH_EXEC);
 	json_writer__kv_string(w, "launch_type", "Exec");
@@ -558,6 +602,7 @@ static void write_fork(struct json_writer *w, const struct aw_event *ev, __u64 t
 	json_writer__kv_uint(w, "created_time", time_ms);
 	json_writer__key(w, "parent_process");
 	write_process_ref(w, ev->fork.parent_tgid, 0);
+	write_container(w, ev);
 	json_writer__object_end(w);
 	if (ev->fork.thread) {
 		json_writer__kv_uint(w, "launch_type_id", LAUNCH_OTHER);
@@ -589,6 +634,7 @@ static void write_exit(struct json_writer *w, const struct aw_event *ev, __u64 t
 		json_writer__key(w, "parent_process");
 		write_process_ref(w, t->ppid, 0);
 	}
+	write_container(w, ev);
 	json_writer__object_end(w);
 	if (!ev->exit.signal)
 		json_writer__kv_int(w, "exit_code", ev->exit.code);
@@ -745,6 +791,14 @@ static void write_unmapped(struct json_writer *w, const struct aw_event *ev)
 		}
 		json_writer__object_end(w);
 	}
+	if (ev->k8s && ev->k8s->pod_uid[0]) {
+		json_writer__key(w, "k8s");
+		json_writer__object_begin(w);
+		json_writer__kv_string(w, "pod_uid", ev->k8s->pod_uid);
+		if (ev->k8s->qos[0])
+			json_writer__kv_string(w, "qos", ev->k8s->qos);
+		json_writer__object_end(w);
+	}
 	if (ev->rule)
 		json_writer__kv_string(w, "rule", ev->rule);
 	write_ancestry(w, ev);
@@ -783,7 +837,7 @@ static void write_unmapped(struct json_writer *w, const struct aw_event *ev)
 int ocsf__encode(const struct aw_event *ev, const struct ocsf_ctx *ctx, char *buf, size_t size)
 {
 	int kind = ocsf__kind(ev);
-	const struct ocsf_fragment *cls;
+	const struct ocsf_fragment *cls, *meta;
 	unsigned int disp = ev->disposition;
 	struct json_writer w;
 	__u64 time_ms = ev->wall_ns / 1000000;
@@ -802,7 +856,8 @@ int ocsf__encode(const struct aw_event *ev, const struct ocsf_ctx *ctx, char *bu
 
 	json_writer__key(&w, "metadata");
 	json_writer__object_begin(&w);
-	json_writer__fragment(&w, ctx->metadata.json, ctx->metadata.len);
+	meta = has_container(ev) ? &ctx->metadata_container : &ctx->metadata;
+	json_writer__fragment(&w, meta->json, meta->len);
 	json_writer__key(&w, "uid");
 	json_writer__uint_string(&w, ev->event_id);
 	if (ev->flags & AW_EVF_TRUNCATED)
@@ -876,6 +931,36 @@ static int render_kind(struct ocsf_fragment *f, const struct kind_def *k)
 	return 0;
 }
 
+static int render_metadata(struct ocsf_ctx *ctx, struct ocsf_fragment *f, bool container)
+{
+	struct json_writer w;
+	int len;
+
+	json_writer__init(&w, f->json, sizeof(f->json));
+	json_writer__kv_string(&w, "version", OCSF_SCHEMA_VERSION);
+	json_writer__key(&w, "product");
+	json_writer__object_begin(&w);
+	json_writer__kv_string(&w, "name", OCSF_PRODUCT_NAME);
+	json_writer__kv_string(&w, "vendor_name", OCSF_PRODUCT_NAME);
+	if (ctx->product_version[0])
+		json_writer__kv_string(&w, "version", ctx->product_version);
+	json_writer__object_end(&w);
+	/* host: actor and device in network classes; security_control: action and disposition;
+	 * container: process.container. */
+	json_writer__key(&w, "profiles");
+	json_writer__array_begin(&w);
+	json_writer__string(&w, "host");
+	json_writer__string(&w, "security_control");
+	if (container)
+		json_writer__string(&w, "container");
+	json_writer__array_end(&w);
+	len = json_writer__finish(&w);
+	if (len < 0)
+		return -ENAMETOOLONG;
+	f->len = (size_t)len;
+	return 0;
+}
+
 int ocsf_ctx__init(struct ocsf_ctx *ctx, const struct ocsf_node *node)
 {
 	struct json_writer w;
@@ -895,25 +980,9 @@ int ocsf_ctx__init(struct ocsf_ctx *ctx, const struct ocsf_node *node)
 			return err;
 	}
 
-	json_writer__init(&w, ctx->metadata.json, sizeof(ctx->metadata.json));
-	json_writer__kv_string(&w, "version", OCSF_SCHEMA_VERSION);
-	json_writer__key(&w, "product");
-	json_writer__object_begin(&w);
-	json_writer__kv_string(&w, "name", OCSF_PRODUCT_NAME);
-	json_writer__kv_string(&w, "vendor_name", OCSF_PRODUCT_NAME);
-	if (ctx->product_version[0])
-		json_writer__kv_string(&w, "version", ctx->product_version);
-	json_writer__object_end(&w);
-	/* host: actor and device in network classes; security_control: action and disposition. */
-	json_writer__key(&w, "profiles");
-	json_writer__array_begin(&w);
-	json_writer__string(&w, "host");
-	json_writer__string(&w, "security_control");
-	json_writer__array_end(&w);
-	len = json_writer__finish(&w);
-	if (len < 0)
-		return -ENAMETOOLONG;
-	ctx->metadata.len = (size_t)len;
+	if ((err = render_metadata(ctx, &ctx->metadata, false)) ||
+	    (err = render_metadata(ctx, &ctx->metadata_container, true)))
+		return err;
 
 	json_writer__init(&w, ctx->device, sizeof(ctx->device));
 	json_writer__key(&w, "device");

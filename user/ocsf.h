@@ -34,11 +34,19 @@
  * Process objects: process.uid is the exec_id; exec and fork put the parent in actor.process and
  * process.parent_process; exit and every other class put the task in actor.process.
  *
+ * Kubernetes and containers (event.k8s, from the agent's cgroup path): the task's process object
+ * carries `container` {uid: container id, runtime, pod_uuid, orchestrator "Kubernetes"} and
+ * metadata.profiles names "container" (OCSF 1.8.0 has `container` in the process object through
+ * that profile); a container-less pod cgroup has no container object. unmapped.k8s {pod_uid,
+ * qos} carries what OCSF has no place for: a static pod's UID (a config hash, not a UUID) and
+ * the QoS class.
+ *
  * Not in OCSF 1.8.0, under "unmapped": ai_agent {uid, instance_uid, name} (as the 1.9.0-dev
  * ai_agent object), enforcement (aw_level__name), cgroup_id, rule, ancestry (binary paths: the
  * process's own, then its ancestors' up to the agent root, whenever the decoder supplied them),
- * source (tracepoint, lsm, cgroup), access (file), signal (exit), syscall {nr, args} (kernel),
- * invalid_utf8 (a string had bytes that were not UTF-8 and were replaced with U+FFFD).
+ * source (tracepoint, lsm, cgroup, sock_ops), access (file), signal (exit), syscall {nr, args}
+ * (kernel), k8s {pod_uid, qos}, invalid_utf8 (a string had bytes that were not UTF-8 and were
+ * replaced with U+FFFD).
  */
 #ifndef AGENTWATCH_OCSF_H
 #define AGENTWATCH_OCSF_H
@@ -93,6 +101,7 @@ struct ocsf_ctx {
 	char product_version[64];
 	struct ocsf_fragment classes[OCSF_KIND__COUNT]; /* "activity_id":..,"type_name":".." */
 	struct ocsf_fragment metadata;			/* members of "metadata" before "uid" */
+	struct ocsf_fragment metadata_container;	/* the same, with the container profile */
 	size_t device_len;
 	char device[2048]; /* "device":{...} */
 };

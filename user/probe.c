@@ -292,6 +292,54 @@ static int cgroup_check(struct aw_probe *skel, struct bpf_program *prog, struct 
 	return 0;
 }
 
+/* Child: join the scratch cgroup and listen on a loopback TCP socket; exit 0 if it could. */
+static int listen_in_cgroup(const char *cgroup)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	char procs[PATH_MAX + 16];
+	int fd, s;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup);
+	fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "0", 1) != 1)
+		return 2;
+	close(fd);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&sin, sizeof(sin)) || listen(s, 1))
+		return 3;
+	return 0;
+}
+
+static int sock_ops_check(struct aw_probe *skel, struct bpf_program *prog,
+			  struct aw_probe_result *r, void *ctx)
+{
+	struct cgroup_ctx *c = ctx;
+	struct bpf_link *link;
+	int status = 0;
+	pid_t pid;
+
+	link = bpf_program__attach_cgroup(prog, c->fd);
+	if (!link) {
+		fail(r, errno, "attach to a cgroup");
+		return -errno;
+	}
+	pid = fork();
+	if (pid == 0)
+		_exit(listen_in_cgroup(c->path));
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		fail(r, errno, "fork");
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_because(r, EIO, "could not listen from a test process in the scratch cgroup");
+	else if (skel->bss->hits == 0)
+		fail_because(r, EINVAL, "attached, but a listen in the cgroup was not seen");
+	else
+		pass(r, "attached; saw a listen in the cgroup, with its socket's cgroup and "
+			"storage");
+	bpf_link__destroy(link);
+	return 0;
+}
+
 static void probe_cgroup(struct aw_features *f)
 {
 	struct aw_probe_result *r = &f->probes[AW_PROBE_CGROUP_SOCK_ADDR];
@@ -300,23 +348,27 @@ static void probe_cgroup(struct aw_features *f)
 	if (f->cgroups.n_v2 == 0) {
 		fail(r, ENOENT, "no cgroup v2 mount");
 		fail(&f->probes[AW_PROBE_CGROUP_CONNECT6], ENOENT, "no cgroup v2 mount");
+		fail(&f->probes[AW_PROBE_CGROUP_SOCK_OPS], ENOENT, "no cgroup v2 mount");
 		return;
 	}
 	snprintf(c.path, sizeof(c.path), "%s/agentwatch-probe-%d", f->cgroups.v2[0], getpid());
 	if (mkdir(c.path, 0700) && errno != EEXIST) {
 		fail(r, errno, "mkdir scratch cgroup");
 		fail(&f->probes[AW_PROBE_CGROUP_CONNECT6], errno, "mkdir scratch cgroup");
+		fail(&f->probes[AW_PROBE_CGROUP_SOCK_OPS], errno, "mkdir scratch cgroup");
 		return;
 	}
 	c.fd = open(c.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c.fd < 0) {
 		fail(r, errno, "open scratch cgroup");
+		fail(&f->probes[AW_PROBE_CGROUP_SOCK_OPS], errno, "open scratch cgroup");
 		goto out_rmdir;
 	}
 	/* connect4 always denies: it is attached only to the scratch cgroup, which only the
 	 * probe's child ever joins. */
 	run_probe("probe_cgroup_connect4", r, NULL, &c, cgroup_check);
 	run_probe("probe_cgroup_connect6", &f->probes[AW_PROBE_CGROUP_CONNECT6], NULL, NULL, NULL);
+	run_probe("probe_sock_ops", &f->probes[AW_PROBE_CGROUP_SOCK_OPS], NULL, &c, sock_ops_check);
 	close(c.fd);
 out_rmdir:
 	rmdir(c.path);

@@ -348,6 +348,7 @@ static void on_event(const struct aw_event *ev, void *ctx)
 	}
 	e = *ev;
 	e.agent = &a->agent;
+	e.k8s = a->k8s.pod_uid[0] || a->k8s.container_id[0] ? &a->k8s : NULL;
 	e.task.agent_slot = a->agent.slot;
 	d->events++;
 	stream__on_event(&e, d->st);
@@ -947,6 +948,7 @@ static int start(struct daemon *d)
 	oo.n_watch_prefixes = n;
 	oo.lsm_file_open = d->caps.file == AW_LEVEL_LSM;
 	oo.enforce = d->cfg.n_rules > 0;
+	oo.inbound_tcp = d->caps.inbound_tcp;
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0)

@@ -145,6 +145,9 @@ void stream__on_event(const struct aw_event *in, void *ctx)
 	if (ev.type == AW_EV_NET && ev.net.source == AW_SRC_CGROUP &&
 	    ev.enforcement == AW_LEVEL_LSM)
 		ev.enforcement = AW_LEVEL_CGROUP;
+	/* listen and accept are observed, never refused */
+	if (ev.type == AW_EV_NET && ev.net.source == AW_SRC_SOCK_OPS)
+		ev.enforcement = AW_LEVEL_AUDIT;
 	if (ev.rule_id && s->rule_name)
 		ev.rule = s->rule_name(s->rule_name_ctx, ev.rule_id);
 	track_process(s, &ev);

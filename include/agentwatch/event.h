@@ -132,6 +132,7 @@ enum {
 	AW_SRC_TRACEPOINT = 1, /* syscall exit tracepoint; path from the fd's struct file */
 	AW_SRC_LSM = 2,	       /* BPF-LSM hook on the kernel object */
 	AW_SRC_CGROUP = 3,     /* cgroup socket hook */
+	AW_SRC_SOCK_OPS = 4,   /* cgroup sock_ops program: TCP listen and accept, observed only */
 };
 
 struct aw_file_event {
@@ -164,6 +165,11 @@ enum {
  * peer for connect and sendmsg, the local address for bind. saddr/sport is the socket's local
  * side where the hook knows it (0 from the cgroup connect/sendmsg hooks, which run before the
  * kernel picks a source address).
+ *
+ * listen and accept (source AW_SRC_SOCK_OPS, bpf/observe_listen.bpf.h): saddr/sport is the
+ * listening or accepted socket's local address, daddr/dport the accepted peer (0 for listen).
+ * An accept's task is the process that listened, as it was at listen(2); pid, tgid and comm
+ * are 0 when the listener began before its agent was watched.
  */
 struct aw_net_event {
 	struct aw_event_hdr hdr;

@@ -7,6 +7,9 @@
 #   unwatched  agentwatch exec running an idle agent; the workload runs outside it
 #   unwatched_sysobs  the same with syscall observation on (a sys_enter program for everyone)
 #   watched    the workload runs as the agent (open/connect emit one event per syscall)
+#   unwatched_daemon  connect only: agentwatch run watching nothing, so its socket programs
+#              (cgroup connect/sendmsg/bind, sock_ops for listen/accept) sit on the cgroup root
+#              and every connect and accept of the node runs them, to leave after one lookup
 # and report the median and min ratio. Then a load generator checks for drops at 200 k events/s,
 # and the daemon's RSS under that load.
 set -uo pipefail
@@ -40,6 +43,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 
+cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 declare -A n=([getppid]=2000000 [openat-fail]=300000 [open-close]=300000 [connect]=3000)
 ops="getppid openat-fail open-close connect"
 
@@ -65,6 +69,14 @@ for r in $(seq "$rounds"); do
 	kill "$idle"
 	wait "$idle" 2>/dev/null
 	idle=
+	"$aw" run --watch "$cg2/agentwatch-bench-none/**" --events /dev/null --socket "$tmp/d.sock" \
+		2>/dev/null &
+	idle=$!
+	for _ in $(seq 600); do [ -S "$tmp/d.sock" ] && break; sleep 0.1; done
+	echo "connect unwatched_daemon $(run unwatched connect)" >>"$tmp/raw"
+	kill "$idle"
+	wait "$idle" 2>/dev/null
+	idle=
 	for op in $ops; do echo "$op base2 $(run base "$op")" >>"$tmp/raw"; done
 	for op in $ops; do echo "$op watched $(run watched "$op")" >>"$tmp/raw"; done
 done
@@ -77,7 +89,7 @@ for line in open(sys.argv[1]):
     raw.setdefault((op, cfg), []).append(float(ns))
 for op in ("getppid", "openat-fail", "open-close", "connect"):
     base = [(a + b) / 2 for a, b in zip(raw[(op, "base")], raw[(op, "base2")])]
-    for cfg in ("unwatched", "unwatched_sysobs", "watched"):
+    for cfg in ("unwatched", "unwatched_sysobs", "unwatched_daemon", "watched"):
         if (op, cfg) not in raw:
             continue
         vals = raw[(op, cfg)]

@@ -11,8 +11,10 @@
 #   *_unwatched         the benchmark as another uid, outside any agent, while an idle agent
 #                       runs or the auditd rules are loaded: what everyone else on the machine pays
 # open-close and connect make one event per operation for every watcher; their extra cost per
-# operation is the watcher's cost per event, compared with auditd's. Each watcher's record is
-# checked: N opens of /etc/hostname and N connects must all be there.
+# operation is the watcher's cost per event, compared with auditd's. (The connect benchmark
+# accepts its own connections, so agentwatch also records an accept per operation: its figure
+# is the cost of both.) Each watcher's record is checked: N opens of /etc/hostname and N
+# connects must all be there.
 #
 # Within a round, each configuration runs each operation AW_BENCH_REPS times (default 5) and
 # keeps its fastest repetition; the ratios are then medians over rounds.

@@ -8,7 +8,7 @@ work=$(mktemp -d /tmp/aw-observe.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 
-our_progs() { bpftool prog show 2>/dev/null | grep -cE 'name (tp_sched_proces|tp_sys_e|cgroup_connect|cgroup_sendmsg|cgroup_bind|lsm_file_open)'; }
+our_progs() { bpftool prog show 2>/dev/null | grep -cE 'name (tp_sched_proces|tp_sys_e|cgroup_connect|cgroup_sendmsg|cgroup_bind|cgroup_sock_ops|lsm_file_open)'; }
 progs_before=$(our_progs)
 
 "$AGENTWATCH" exec --events "$work/exit3.jsonl" -- sh -c 'exit 3'
@@ -123,13 +123,26 @@ import json, sys
 evs = [json.loads(l) for l in open(sys.argv[1])]
 did = json.load(open(sys.argv[2]))
 net = [e for e in evs if e["class_uid"] == 4001 and e.get("dst_endpoint", {}).get("port") == did["port"]]
-conn = [e for e in net if e["activity_id"] == 1]
+conn = [e for e in net if e["activity_id"] == 1 and e["connection_info"]["direction_id"] == 2]
 assert len(conn) == 2, net  # ::ffff:127.0.0.1 and 127.0.0.1
 for e in conn:
     assert e["dst_endpoint"]["ip"] == "127.0.0.1", e["dst_endpoint"]
     assert e["connection_info"]["protocol_name"] == "tcp" and e["connection_info"]["direction_id"] == 2
 udp = [e for e in net if e["connection_info"]["protocol_name"] == "udp"]
 assert len(udp) == 1 and udp[0]["dst_endpoint"]["ip"] == "127.0.0.1", net
+PY
+
+check observe-network-own-listener <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+did = json.load(open(sys.argv[2]))
+# The agent's listener took both of its own connects: one listen, two accepts (the accepts run
+# in softirq, on the connecting thread: attributed through the socket, not the current task).
+net = [e for e in evs if e["class_uid"] == 4001 and e.get("dst_endpoint", {}).get("port") == did["port"] and e["unmapped"]["source"] == "sock_ops"]
+listens = [e for e in net if e["activity_id"] == 7]
+accepts = [e for e in net if e["activity_id"] == 1]
+assert len(listens) == 1 and len(accepts) == 2, net
+assert all(e["src_endpoint"]["ip"] == "127.0.0.1" and e["actor"]["process"]["pid"] == did["pid"] for e in accepts), accepts
 PY
 
 check observe-attribution-thread-fork-orphan-nested <<'PY'
@@ -155,5 +168,95 @@ evs = [json.loads(l) for l in open(sys.argv[1])]
 pid = int(open(sys.argv[3]).read())
 seen = [e for e in evs if e.get("actor", {}).get("process", {}).get("pid") == pid or e.get("process", {}).get("pid") == pid]
 assert not seen, seen[:1]
+PY
+
+# TCP listen and accept (cgroup sock_ops): an agent listens on an IPv4, an IPv6 and a dual-stack
+# socket and accepts connections from outside; then an agent connects to a listener outside any
+# agent, whose listen and accepts must not appear.
+if ! "$AGENTWATCH" doctor --json 2>/dev/null | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["probes"]["cgroup_sock_ops"] else 1)'; then
+	t_skip observe-listen-accept "the kernel failed the cgroup_sock_ops probe (agentwatch doctor)"
+	t_done
+	exit
+fi
+accepts=3
+"$AGENTWATCH" exec --name listener --session sess-acc --events "$work/acc.jsonl" -- \
+	python3 "$T_ROOT/tests/helpers/accept.py" server "$work/acc.ready" $accepts &
+server=$!
+python3 "$T_ROOT/tests/helpers/accept.py" client "$work/acc.ready" "$work/acc.client" $accepts
+t_eq observe-accept-client-ran 0 $?
+wait $server
+t_eq observe-accept-agent-ran 0 $?
+
+python3 "$T_ROOT/tests/helpers/accept.py" server "$work/out.ready" 1 &
+outside_server=$!
+"$AGENTWATCH" exec --name connector --events "$work/conn.jsonl" -- \
+	python3 "$T_ROOT/tests/helpers/accept.py" client "$work/out.ready" "$work/out.client" 1
+t_eq observe-accept-outside-client-ran 0 $?
+wait $outside_server
+t_eq observe-accept-outside-server-ran 0 $?
+
+check observe-listen-one-per-socket "$work/acc.jsonl" "$work/acc.ready" <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[4])]
+srv = json.load(open(sys.argv[5]))
+want = {"v4": ("127.0.0.1", 4), "v6": ("::1", 6), "dual": ("::", 6)}
+listens = [e for e in evs if e["class_uid"] == 4001 and e["activity_id"] == 7]
+assert len(listens) == 3, listens
+for name, port in srv["ports"].items():
+    ls = [e for e in listens if e["dst_endpoint"]["port"] == port]
+    assert len(ls) == 1, (name, listens)
+    e = ls[0]
+    assert e["activity_name"] == "Listen" and e["type_uid"] == 400107, e
+    assert e["dst_endpoint"]["ip"] == want[name][0], (name, e["dst_endpoint"])
+    assert "src_endpoint" not in e, e
+    ci = e["connection_info"]
+    assert ci["protocol_name"] == "tcp" and ci["protocol_num"] == 6, ci
+    assert ci["protocol_ver_id"] == want[name][1] and ci["direction_id"] == 1, ci
+    p = e["actor"]["process"]
+    assert p["pid"] == srv["pid"] and p["name"] == "python3" and p["uid"], p
+    assert p["user"]["uid"] == "0" and p["parent_process"]["pid"] > 0, p
+    u = e["unmapped"]
+    assert u["source"] == "sock_ops" and u["enforcement"] == "audit", u
+    assert u["ai_agent"]["name"] == "listener" and u["ai_agent"]["instance_uid"] == "sess-acc", u
+    assert e["status_id"] == 1 and e["disposition_id"] == 1, e
+PY
+
+check observe-accept-each-connection "$work/acc.jsonl" "$work/acc.ready" "$work/acc.client" "$accepts" <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[4])]
+srv = json.load(open(sys.argv[5]))
+used = json.load(open(sys.argv[6]))
+n = int(sys.argv[7])
+# The dual-stack socket accepting an IPv4 client reports IPv4 (not ::ffff:127.0.0.1).
+want = {"v4": ("127.0.0.1", 4), "v6": ("::1", 6), "dual": ("127.0.0.1", 4)}
+listen_uid = {e["dst_endpoint"]["port"]: e["actor"]["process"]["uid"] for e in evs if e["class_uid"] == 4001 and e["activity_id"] == 7}
+accepts = [e for e in evs if e["class_uid"] == 4001 and e["activity_id"] == 1 and e["connection_info"]["direction_id"] == 1]
+assert len(accepts) == 3 * n, [(e["src_endpoint"], e["dst_endpoint"]) for e in accepts]
+for name, port in srv["ports"].items():
+    acc = [e for e in accepts if e["dst_endpoint"]["port"] == port]
+    assert sorted(e["src_endpoint"]["port"] for e in acc) == sorted(used[name]), (name, acc)
+    ip, ver = want[name]
+    for e in acc:
+        assert e["activity_name"] == "Open" and e["type_uid"] == 400101, e
+        assert e["src_endpoint"]["ip"] == ip and e["dst_endpoint"]["ip"] == ip, (name, e["src_endpoint"], e["dst_endpoint"])
+        assert e["connection_info"]["protocol_ver_id"] == ver and e["connection_info"]["protocol_name"] == "tcp", e
+        p = e["actor"]["process"]
+        # the process that listened, as it was at listen(2)
+        assert p["pid"] == srv["pid"] and p["name"] == "python3" and p["uid"] == listen_uid[port], p
+        u = e["unmapped"]
+        assert u["source"] == "sock_ops" and u["ai_agent"]["name"] == "listener", u
+PY
+
+check observe-listen-accept-outside-agent-silent "$work/conn.jsonl" "$work/out.ready" "$work/out.client" <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[4])]
+srv = json.load(open(sys.argv[5]))
+used = json.load(open(sys.argv[6]))
+ports = set(srv["ports"].values())
+inbound = [e for e in evs if e["class_uid"] == 4001 and (e["activity_id"] == 7 or e["connection_info"]["direction_id"] == 1)]
+assert not inbound, inbound[:1]
+# The agent's own connects are there: the stream did work.
+conns = [e for e in evs if e["class_uid"] == 4001 and e["activity_id"] == 1 and e["dst_endpoint"]["port"] in ports]
+assert len(conns) == 3, conns
 PY
 t_done

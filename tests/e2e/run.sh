@@ -201,6 +201,63 @@ t_check daemon-k8s-container-agent retry 100 match "$ev" \
 	"g(e, 'file.path') == '$work/marker-k8s' and g(e, 'unmapped.ai_agent.name') == 'pod-$pod/${ctr:0:12}'"
 t_check daemon-k8s-identity-in-status status \
 	"any(a['cgroup'] == '$ctr_cg' and a['k8s'] == {'pod_uid': '$pod', 'container_id': '$ctr', 'runtime': 'containerd', 'qos': 'guaranteed'} for a in s['agents']) and any(a['name'] == 'pod-$pod' and a['k8s']['pod_uid'] == '$pod' and 'container_id' not in a['k8s'] for a in s['agents'])"
+# ... and its events carry the container (OCSF container profile) and the pod.
+t_check daemon-k8s-container-in-events match "$ev" \
+	"g(e, 'file.path') == '$work/marker-k8s' and 'container' in g(e, 'metadata.profiles') and g(e, 'actor.process.container') == {'uid': '$ctr', 'runtime': 'containerd', 'pod_uuid': '$pod', 'orchestrator': 'Kubernetes'} and g(e, 'unmapped.k8s') == {'pod_uid': '$pod', 'qos': 'guaranteed'}"
+t_check daemon-non-k8s-no-container match "$ev" \
+	"g(e, 'file.path') == '$work/marker-pre' and 'container' not in g(e, 'metadata.profiles') and g(e, 'actor.process.container') is None and g(e, 'unmapped.k8s') is None"
+
+# TCP listen and accept, with the sock_ops program on the cgroup root: a container that listens
+# and accepts connections from outside, and an agent connecting to a listener outside any agent
+# (on loopback its accepts run in softirq on the agent's own thread: they must stay silent).
+if "$AGENTWATCH" doctor --json 2>/dev/null | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["probes"]["cgroup_sock_ops"] else 1)'; then
+	in_cgroup "$ctr_cg" python3 "$T_ROOT/tests/helpers/accept.py" server "$work/acc.ready" 2 &
+	acc_server=$!
+	python3 "$T_ROOT/tests/helpers/accept.py" client "$work/acc.ready" "$work/acc.client" 2
+	wait $acc_server
+	# (scripts in files: retry runs them more than once)
+	cat >"$work/acc-check.py" <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+srv, used = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+ports = {p: name for name, p in srv["ports"].items()}
+mine = [e for e in evs if e["class_uid"] == 4001 and e["unmapped"].get("source") == "sock_ops" and e["dst_endpoint"]["port"] in ports]
+listens = [e for e in mine if e["activity_id"] == 7]
+accepts = [e for e in mine if e["activity_id"] == 1]
+assert len(listens) == 3 and len(accepts) == 6, mine
+for e in mine:
+    assert e["actor"]["process"]["pid"] == srv["pid"] and e["unmapped"]["ai_agent"]["name"] == sys.argv[4], e
+    assert e["actor"]["process"]["container"]["uid"] == sys.argv[5], e
+for name, port in srv["ports"].items():
+    acc = [e for e in accepts if e["dst_endpoint"]["port"] == port]
+    assert sorted(e["src_endpoint"]["port"] for e in acc) == sorted(used[name]), (name, acc)
+    assert all(e["src_endpoint"]["ip"] == ("::1" if name == "v6" else "127.0.0.1") for e in acc), acc
+PY
+	t_check daemon-listen-accept-attributed retry 100 python3 "$work/acc-check.py" "$ev" \
+		"$work/acc.ready" "$work/acc.client" "pod-$pod/${ctr:0:12}" "$ctr"
+	python3 "$T_ROOT/tests/helpers/accept.py" server "$work/out.ready" 1 &
+	out_server=$!
+	in_cgroup "$base/new/job" python3 "$T_ROOT/tests/helpers/accept.py" client "$work/out.ready" "$work/out.client" 1
+	wait $out_server
+	# The agent's three connects show the daemon has read past where the accepts would be.
+	cat >"$work/out-connects.py" <<'PY'
+import json, sys
+ports = set(json.load(open(sys.argv[2]))["ports"].values())
+evs = [json.loads(l) for l in open(sys.argv[1])]
+n = sum(1 for e in evs if e["class_uid"] == 4001 and e["activity_id"] == 1 and e["connection_info"]["direction_id"] == 2 and e["dst_endpoint"]["port"] in ports)
+sys.exit(0 if n == 3 else 1)
+PY
+	retry 100 python3 "$work/out-connects.py" "$ev" "$work/out.ready"
+	t_check daemon-listen-accept-outside-silent python3 - "$ev" "$work/out.ready" <<'PY'
+import json, sys
+ports = set(json.load(open(sys.argv[2]))["ports"].values())
+evs = [json.loads(l) for l in open(sys.argv[1])]
+bad = [e for e in evs if e["class_uid"] == 4001 and e["unmapped"].get("source") == "sock_ops" and e["dst_endpoint"]["port"] in ports]
+assert not bad, bad[:1]
+PY
+else
+	t_skip daemon-listen-accept "the kernel failed the cgroup_sock_ops probe (agentwatch doctor)"
+fi
 
 # (d) agentwatch exec registers through the socket; the daemon's sinks get the events
 out=$("$AGENTWATCH" exec --socket "$sock" --name "awexec$$" -- cat /etc/hostname 2>"$work/exec.err")

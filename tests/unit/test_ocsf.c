@@ -674,13 +674,117 @@ static void test_net_bind_listen_accept(void **state)
 	json_object_put(o);
 
 	net_event(&ev, AW_NET_ACCEPT, AF_INET, IPPROTO_TCP, "10.0.0.5", 8080, "10.0.0.9", 51000);
+	ev.net.source = AW_SRC_SOCK_OPS;
 	o = encode_valid(&ev);
+	expect_str(o, "unmapped.source", "sock_ops");
 	expect_class(o, 4001, 1);
 	expect_str(o, "src_endpoint.ip", "10.0.0.9");
 	expect_int(o, "src_endpoint.port", 51000);
 	expect_str(o, "dst_endpoint.ip", "10.0.0.5");
 	expect_int(o, "dst_endpoint.port", 8080);
 	expect_int(o, "connection_info.direction_id", 1);
+	json_object_put(o);
+}
+
+/* --- Kubernetes and containers ------------------------------------------------------------ */
+
+static const struct k8s_identity k8s_container = {
+	.pod_uid = "0f3a6a8e-5c1b-4d6e-9f2a-7b8c9d0e1f2a",
+	.container_id = "4d2b6f0e8a1c3e5f7a9b0c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f",
+	.runtime = "containerd",
+	.qos = "burstable",
+};
+
+static bool profile_listed(json_object *o, const char *name)
+{
+	json_object *p = at(o, "metadata.profiles");
+	size_t i;
+
+	for (i = 0; p && i < json_object_array_length(p); i++)
+		if (!strcmp(json_object_get_string(json_object_array_get_idx(p, i)), name))
+			return true;
+	return false;
+}
+
+static void expect_container(json_object *o, const char *process)
+{
+	char path[64];
+
+	assert_true(profile_listed(o, "container"));
+	snprintf(path, sizeof(path), "%s.container.uid", process);
+	expect_str(o, path, k8s_container.container_id);
+	snprintf(path, sizeof(path), "%s.container.runtime", process);
+	expect_str(o, path, "containerd");
+	snprintf(path, sizeof(path), "%s.container.pod_uuid", process);
+	expect_str(o, path, k8s_container.pod_uid);
+	snprintf(path, sizeof(path), "%s.container.orchestrator", process);
+	expect_str(o, path, "Kubernetes");
+	expect_str(o, "unmapped.k8s.pod_uid", k8s_container.pod_uid);
+	expect_str(o, "unmapped.k8s.qos", "burstable");
+}
+
+static void test_k8s_container(void **state)
+{
+	struct k8s_identity static_pod = k8s_container, pod_only = {0};
+	struct aw_event ev;
+	json_object *o;
+
+	exec_event(&ev);
+	ev.k8s = &k8s_container;
+	o = encode_valid(&ev);
+	expect_container(o, "process");
+	expect_absent(o, "actor.process.container"); /* the parent: not said to be in it */
+	json_object_put(o);
+
+	base_event(&ev, AW_EV_FORK);
+	ev.fork.parent_pid = ev.fork.parent_tgid = 1000;
+	ev.k8s = &k8s_container;
+	o = encode_valid(&ev);
+	expect_container(o, "process");
+	json_object_put(o);
+
+	base_event(&ev, AW_EV_EXIT);
+	ev.k8s = &k8s_container;
+	o = encode_valid(&ev);
+	expect_container(o, "process");
+	json_object_put(o);
+
+	net_event(&ev, AW_NET_CONNECT, AF_INET, IPPROTO_TCP, NULL, 0, "10.0.0.9", 443);
+	ev.k8s = &k8s_container;
+	o = encode_valid(&ev);
+	expect_container(o, "actor.process");
+	json_object_put(o);
+
+	/* A static pod's UID is a hash, not a UUID: only unmapped.k8s carries it. */
+	snprintf(static_pod.pod_uid, sizeof(static_pod.pod_uid), "%s",
+		 "6b3f1c0e2d4a5b6c7d8e9f0a1b2c3d4e");
+	static_pod.runtime[0] = '\0';
+	net_event(&ev, AW_NET_CONNECT, AF_INET, IPPROTO_TCP, NULL, 0, "10.0.0.9", 443);
+	ev.k8s = &static_pod;
+	o = encode_valid(&ev);
+	expect_str(o, "actor.process.container.uid", k8s_container.container_id);
+	expect_absent(o, "actor.process.container.pod_uuid");
+	expect_absent(o, "actor.process.container.runtime");
+	expect_str(o, "actor.process.container.orchestrator", "Kubernetes");
+	expect_str(o, "unmapped.k8s.pod_uid", static_pod.pod_uid);
+	json_object_put(o);
+
+	/* A pod's own cgroup is no container: no container object, no container profile. */
+	snprintf(pod_only.pod_uid, sizeof(pod_only.pod_uid), "%s", k8s_container.pod_uid);
+	net_event(&ev, AW_NET_CONNECT, AF_INET, IPPROTO_TCP, NULL, 0, "10.0.0.9", 443);
+	ev.k8s = &pod_only;
+	o = encode_valid(&ev);
+	assert_false(profile_listed(o, "container"));
+	expect_absent(o, "actor.process.container");
+	expect_str(o, "unmapped.k8s.pod_uid", k8s_container.pod_uid);
+	expect_absent(o, "unmapped.k8s.qos");
+	json_object_put(o);
+
+	/* Outside Kubernetes: neither. */
+	net_event(&ev, AW_NET_CONNECT, AF_INET, IPPROTO_TCP, NULL, 0, "10.0.0.9", 443);
+	o = encode_valid(&ev);
+	assert_false(profile_listed(o, "container"));
+	expect_absent(o, "unmapped.k8s");
 	json_object_put(o);
 }
 
@@ -1341,6 +1445,7 @@ int main(void)
 		cmocka_unit_test(test_net_connect_mapped_v4),
 		cmocka_unit_test(test_net_sendmsg_udp),
 		cmocka_unit_test(test_net_bind_listen_accept),
+		cmocka_unit_test(test_k8s_container),
 		cmocka_unit_test(test_net_outcomes),
 		cmocka_unit_test(test_net_ipv6_text),
 		cmocka_unit_test(test_syscall),
