@@ -58,7 +58,7 @@ static size_t rec_size(enum policy_map map)
 	return key_sizes[map] + val_sizes[map];
 }
 
-static void key_set_gen(enum policy_map map, void *key, __u32 gen)
+static void key_set_bank(enum policy_map map, void *key, __u32 gen)
 {
 	memcpy((unsigned char *)key + (map == POLICY_MAP_NET_RULES ? 4 : 0), &gen, sizeof(gen));
 }
@@ -98,7 +98,7 @@ static int records_add(struct policy_records *r, enum policy_map map, const void
 	}
 	rec = r->recs + r->n++ * rsz;
 	memcpy(rec, key, ksz);
-	key_set_gen(map, rec, 0);
+	key_set_bank(map, rec, 0);
 	memcpy(rec + ksz, val, val_sizes[map]);
 	return 0;
 }
@@ -195,7 +195,7 @@ static int batch_add(struct policy_batch *q, enum policy_map map, const void *ke
 		q->val_cap = cap;
 	}
 	memcpy(q->keys + q->n * ksz, key, ksz);
-	key_set_gen(map, q->keys + q->n * ksz, gen);
+	key_set_bank(map, q->keys + q->n * ksz, gen);
 	if (vsz)
 		memcpy(q->vals + q->n * vsz, val, vsz);
 	q->n++;
