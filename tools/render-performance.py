@@ -345,7 +345,9 @@ compiler, and the userspace reference matcher that `rules explain` uses).
   256 distinct paths on the generated policy's own directories (the same mix of hits and misses
   at every size); ratio against 10 rules. A decision does a fixed number of hash lookups (per
   path level and configured name length, never per rule), but at 100 k rules the maps hold far
-  more memory, so more of those lookups miss the CPU caches. `kernel_decision_hot` repeats 6
+  more memory, so more of those lookups miss the CPU caches (the hash maps have four times as
+  many buckets as both banks hold records, so that a lookup seldom reads a record that is not
+  its own). `kernel_decision_hot` repeats 6
   fixed paths whose entries stay cached: the matcher's instructions alone.
   `policy.reference_decision.*` is the userspace reference matcher over 200 000 distinct
   queries, which grows for the same reason; it is not the kernel's figure.
