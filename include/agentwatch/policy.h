@@ -4,8 +4,9 @@
 //
 // ==== Generations: the atomic switch ====
 // `policy_config[0].gen` is the active generation (0: no policy was ever applied), a counter
-// that a reload increments. Every key below starts with a `gen` field that holds the bank of a
-// generation, AW_POLICY_BANK(gen) = gen & 1: the maps hold two banks, and consecutive
+// that a reload increments (from 0xffffffff to 2, skipping 0 and keeping the parity alternate).
+// Every key below starts (net_rules: after prefixlen) with a `gen` field that holds the bank of
+// a generation, AW_POLICY_BANK(gen) = gen & 1: the maps hold two banks, and consecutive
 // generations alternate between them. The BPF side reads policy_config[0] once per decision and
 // looks up only keys of its bank. Between reloads both banks hold the policy in force. A reload:
 //   1. writes into the other bank (not in use: no decision reads it) only what differs from what
