@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The policy maps (contract: include/agentwatch/policy.h). Every key starts with the generation;
- * maps hold two generations during a reload.
+ * The policy maps (contract: include/agentwatch/policy.h). Every key starts with the bank of a
+ * generation; maps hold two banks, both full between reloads.
  */
 #ifndef AGENTWATCH_POLICY_MAPS_BPF_H
 #define AGENTWATCH_POLICY_MAPS_BPF_H
@@ -10,7 +10,12 @@
 #include <bpf/bpf_helpers.h>
 #include <agentwatch/policy.h>
 
-#define AW_POLICY_MAX_ENTRIES 524288 /* two generations of 100 k rules and then some */
+/*
+ * Two banks of 100 k rules and then some. A hash map has max_entries buckets (16 bytes each:
+ * 16 MiB here, elements allocated as used); with both banks full a quarter of them is in use,
+ * so a lookup seldom reads an element that is not its own (which would cost a cache miss).
+ */
+#define AW_POLICY_MAX_ENTRIES 1048576
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

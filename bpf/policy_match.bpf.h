@@ -45,7 +45,7 @@ struct aw_match_state {
 	__u64 suf[AW_NAME_LENS];
 	struct aw_policy_config cfg;
 	/* lookups */
-	__u32 gen;
+	__u32 gen; /* what keys carry: AW_POLICY_BANK(cfg.gen) */
 	__u32 set;
 	__u32 access;
 	__u32 nrefs;
@@ -101,7 +101,7 @@ static __always_inline bool aw_policy_load_config(struct aw_match_state *m)
 	if (!cfg || !cfg->gen)
 		return false;
 	m->cfg = *cfg;
-	m->gen = cfg->gen;
+	m->gen = AW_POLICY_BANK(cfg->gen);
 	return true;
 }
 

@@ -17,20 +17,24 @@ char LICENSE[] SEC("license") = "GPL";
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, AW_POLICY_TEST_QUERIES);
 	__type(key, __u32);
 	__type(value, struct aw_policy_query);
 } policy_query SEC(".maps");
 
-static __always_inline int decide_query(void)
+/* How many policy_query entries the timed program cycles through, and the next one. */
+__u32 timed_queries;
+__u32 timed_next;
+
+static __always_inline int decide_query(__u32 index)
 {
 	struct aw_path_buf *buf = aw_path_buf();
 	struct aw_decision d = {};
 	struct aw_policy_query *q;
 	struct aw_match_state *m;
-	__u32 set, len, off, zero = 0;
+	__u32 set, len, off;
 
-	q = bpf_map_lookup_elem(&policy_query, &zero);
+	q = bpf_map_lookup_elem(&policy_query, &index);
 	if (!q)
 		return 0;
 	q->applied = 0;
@@ -70,7 +74,7 @@ static __always_inline int decide_query(void)
 SEC("raw_tp/sys_enter")
 int policy_test_decide(void *ctx)
 {
-	return decide_query();
+	return decide_query(0);
 }
 
 /*
@@ -80,6 +84,9 @@ int policy_test_decide(void *ctx)
 SEC("tc")
 int policy_test_decide_timed(struct __sk_buff *skb)
 {
-	decide_query();
+	__u32 n = timed_queries, i = timed_next;
+
+	timed_next = i + 1 < n ? i + 1 : 0;
+	decide_query(i < n ? i : 0);
 	return 0;
 }

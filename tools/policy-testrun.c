@@ -3,11 +3,14 @@
  * agentwatch-policy-testrun: the kernel policy matcher against the reference matcher.
  *
  *   agentwatch-policy-testrun [--agent NAME] [--home DIR] [--workspace DIR] [--quiet]
- *                             RULES... < QUERIES
+ *                             [--reload-from OTHER] RULES... < QUERIES
  *
  * Compiles RULES for one agent (slot 1), applies the image to the maps of bpf/policy_test.bpf.c
  * with the real applier, then answers each query twice: by the BPF matcher through
- * BPF_PROG_TEST_RUN, and by policy_image__decide_*(). A query is one line:
+ * BPF_PROG_TEST_RUN, and by policy_image__decide_*(). With --reload-from, RULES arrive by
+ * reloads: OTHER, RULES, OTHER, RULES are applied in turn (each reload writes only its
+ * differences into the spare bank), and both banks must then hold exactly what a fresh apply of
+ * RULES alone writes. A query is one line:
  *   file ACCESS[,ACCESS...] EXE|- PATH      (ACCESS: read write create trunc exec delete rename)
  *   exec EXE|- PATH
  *   connect ADDR PORT tcp|udp
@@ -190,6 +193,167 @@ static int query(struct runner *r, char *line)
 	return 0;
 }
 
+/* Every record of `map` by bank, as "key without its bank + value" strings, sorted. */
+static int bank_records(int fd, size_t ksz, size_t vsz, size_t gen_off, char **out[2], size_t n[2])
+{
+	unsigned char key[64], next[64], val[128];
+	bool more = bpf_map_get_next_key(fd, NULL, key) == 0;
+
+	n[0] = n[1] = 0;
+	out[0] = out[1] = NULL;
+	while (more) {
+		__u32 bank;
+		char *rec, **grown;
+		size_t i;
+
+		more = bpf_map_get_next_key(fd, key, next) == 0;
+		memcpy(&bank, key + gen_off, sizeof(bank));
+		if (bank > 1 || bpf_map_lookup_elem(fd, key, val))
+			return -EINVAL;
+		memset(key + gen_off, 0, sizeof(bank));
+		rec = malloc(2 * (ksz + vsz) + 1);
+		grown = realloc(out[bank], (n[bank] + 1) * sizeof(*grown));
+		if (!rec || !grown)
+			return -ENOMEM;
+		for (i = 0; i < ksz + vsz; i++)
+			sprintf(rec + 2 * i, "%02x", i < ksz ? key[i] : val[i - ksz]);
+		out[bank] = grown;
+		out[bank][n[bank]++] = rec;
+		memcpy(key, next, ksz);
+	}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_records(char **recs[2], size_t n[2])
+{
+	for (int b = 0; b < 2; b++) {
+		for (size_t i = 0; i < n[b]; i++)
+			free(recs[b][i]);
+		free(recs[b]);
+	}
+}
+
+/*
+ * After the reloads, both banks of `fd` hold exactly what both banks of `fresh` hold: maps
+ * that had only RULES applied (file_inodes: the two banks of `fd` hold the same).
+ */
+static int check_banks(const int fd[POLICY_MAP__COUNT], const int fresh[POLICY_MAP__COUNT])
+{
+	static const struct {
+		enum policy_map map;
+		const char *name;
+		size_t ksz, vsz, gen_off;
+	} maps[] = {
+		{POLICY_MAP_OF_SLOT, "policy_of_slot", 8, 4, 0},
+		{POLICY_MAP_DEFAULTS, "policy_defaults", 8, sizeof(struct aw_policy_defaults), 0},
+		{POLICY_MAP_FILE_RULES, "file_rules", 24, sizeof(struct aw_rule_val), 0},
+		{POLICY_MAP_FILE_INODES, "file_inodes", 24, sizeof(struct aw_rule_val), 0},
+		{POLICY_MAP_NAME_GLOBS, "name_globs", 8, sizeof(struct aw_name_glob), 0},
+		{POLICY_MAP_BINSETS, "binsets", 16, 1, 0},
+		{POLICY_MAP_NET_RULES, "net_rules", 28, sizeof(struct aw_net_val), 4},
+	};
+	int bad = 0;
+
+	for (size_t m = 0; m < sizeof(maps) / sizeof(maps[0]); m++) {
+		char **got[2], **want[2];
+		size_t ng[2], nw[2], i;
+		bool live;
+		int err, b;
+
+		err = bank_records(fd[maps[m].map], maps[m].ksz, maps[m].vsz, maps[m].gen_off, got,
+				   ng);
+		if (!err)
+			err = bank_records(fresh[maps[m].map], maps[m].ksz, maps[m].vsz,
+					   maps[m].gen_off, want, nw);
+		if (err)
+			return log_errno(err, "map '%s': read", maps[m].name);
+		for (b = 0; b < 2; b++) {
+			qsort(got[b], ng[b], sizeof(char *), cmp_str);
+			qsort(want[b], nw[b], sizeof(char *), cmp_str);
+		}
+		/*
+		 * file_inodes come from walking a live filesystem, which may have changed since:
+		 * there, the banks must only agree with each other.
+		 */
+		live = maps[m].map == POLICY_MAP_FILE_INODES;
+		for (b = live ? 1 : 0; b < (live ? 2 : 4) && !bad; b++) {
+			char **x = b < 2 ? got[b] : want[1], **ref = live ? got[0] : want[0];
+			size_t nx = b < 2 ? ng[b] : nw[1], nref = live ? ng[0] : nw[0];
+
+			bad = nx != nref;
+			for (i = 0; i < nx && !bad; i++)
+				bad = strcmp(x[i], ref[i]) != 0;
+			if (bad)
+				fprintf(stderr,
+					"map '%s': after the reloads, banks hold %zu and %zu "
+					"records, "
+					"a fresh apply %zu and %zu; they differ\n",
+					maps[m].name, ng[0], ng[1], nw[0], nw[1]);
+		}
+		free_records(got, ng);
+		free_records(want, nw);
+		if (bad)
+			return -EPROTO;
+	}
+	return 0;
+}
+
+static void map_fds(struct aw_policy_test *skel, int fd[POLICY_MAP__COUNT])
+{
+	fd[POLICY_MAP_CONFIG] = bpf_map__fd(skel->maps.policy_config);
+	fd[POLICY_MAP_OF_SLOT] = bpf_map__fd(skel->maps.policy_of_slot);
+	fd[POLICY_MAP_DEFAULTS] = bpf_map__fd(skel->maps.policy_defaults);
+	fd[POLICY_MAP_FILE_RULES] = bpf_map__fd(skel->maps.file_rules);
+	fd[POLICY_MAP_FILE_INODES] = bpf_map__fd(skel->maps.file_inodes);
+	fd[POLICY_MAP_NAME_GLOBS] = bpf_map__fd(skel->maps.name_globs);
+	fd[POLICY_MAP_BINSETS] = bpf_map__fd(skel->maps.binsets);
+	fd[POLICY_MAP_NET_RULES] = bpf_map__fd(skel->maps.net_rules);
+}
+
+/* Apply RULES alone to a second copy of the maps, and compare. */
+static int check_against_fresh(const int fd[POLICY_MAP__COUNT], const struct policy_image *img)
+{
+	struct aw_policy_test *skel = aw_policy_test__open_and_load();
+	struct policy_backend_bpf backend;
+	int fresh[POLICY_MAP__COUNT], err;
+
+	if (!skel)
+		return log_errno(errno, "skeleton 'policy_test': load");
+	map_fds(skel, fresh);
+	policy_backend__bpf(&backend, fresh);
+	err = policy_apply(&backend.ops, img, NULL);
+	if (!err)
+		err = check_banks(fd, fresh);
+	policy_backend__bpf_free(&backend);
+	aw_policy_test__destroy(skel);
+	return err;
+}
+
+static struct policy_image *compile(struct policy_collection *coll, char **paths, int n,
+				    const struct policy_agent *agent)
+{
+	struct policy_errors errs = {};
+	struct policy_image *img = NULL;
+
+	policy_collection__init(coll);
+	if (policy_collection__load(coll, paths, n, &errs) == 0) {
+		img = policy_image__new();
+		if (img && policy_image__compile(img, coll, 1, agent, &errs)) {
+			policy_image__free(img);
+			img = NULL;
+		}
+	}
+	if (!img)
+		policy_errors__print(&errs, stderr);
+	policy_errors__free(&errs);
+	return img;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -197,6 +361,7 @@ int main(int argc, char **argv)
 		{"home", required_argument, NULL, 'H'},
 		{"workspace", required_argument, NULL, 'w'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"reload-from", required_argument, NULL, 'r'},
 		{},
 	};
 	struct policy_agent agent = {
@@ -206,7 +371,10 @@ int main(int argc, char **argv)
 	struct policy_backend_bpf backend = {};
 	struct policy_apply_stats st;
 	struct runner r = {};
-	int fd[POLICY_MAP__COUNT], c, err, rc = 2;
+	struct policy_collection other_coll;
+	struct policy_image *other = NULL;
+	char *other_path = NULL;
+	int fd[POLICY_MAP__COUNT], c, err, rc = 2, round;
 	char line[3 * PATH_MAX];
 
 	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
@@ -223,6 +391,9 @@ int main(int argc, char **argv)
 		case 'q':
 			r.quiet = true;
 			break;
+		case 'r':
+			other_path = optarg;
+			break;
 		default:
 			return 64;
 		}
@@ -238,25 +409,24 @@ int main(int argc, char **argv)
 		policy_errors__print(&errs, stderr);
 		goto out_free_img;
 	}
+	if (other_path && !(other = compile(&other_coll, &other_path, 1, &agent)))
+		goto out_free_img;
 	r.skel = aw_policy_test__open_and_load();
 	if (!r.skel) {
 		log_errno(errno, "skeleton 'policy_test': load");
 		goto out_free_img;
 	}
-	fd[POLICY_MAP_CONFIG] = bpf_map__fd(r.skel->maps.policy_config);
-	fd[POLICY_MAP_OF_SLOT] = bpf_map__fd(r.skel->maps.policy_of_slot);
-	fd[POLICY_MAP_DEFAULTS] = bpf_map__fd(r.skel->maps.policy_defaults);
-	fd[POLICY_MAP_FILE_RULES] = bpf_map__fd(r.skel->maps.file_rules);
-	fd[POLICY_MAP_FILE_INODES] = bpf_map__fd(r.skel->maps.file_inodes);
-	fd[POLICY_MAP_NAME_GLOBS] = bpf_map__fd(r.skel->maps.name_globs);
-	fd[POLICY_MAP_BINSETS] = bpf_map__fd(r.skel->maps.binsets);
-	fd[POLICY_MAP_NET_RULES] = bpf_map__fd(r.skel->maps.net_rules);
+	map_fds(r.skel, fd);
 	policy_backend__bpf(&backend, fd);
-	err = policy_apply(&backend.ops, r.img, &st);
-	if (err) {
-		log_errno(err, "policy: apply");
-		goto out_destroy_skel;
+	for (round = other ? 0 : 3; round < 4; round++) {
+		err = policy_apply(&backend.ops, round % 2 ? r.img : other, &st);
+		if (err) {
+			log_errno(err, "policy: apply");
+			goto out_destroy_skel;
+		}
 	}
+	if (other && check_against_fresh(fd, r.img))
+		goto out_destroy_skel;
 	while (fgets(line, sizeof(line), stdin)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (!line[0] || line[0] == '#')
@@ -267,13 +437,18 @@ int main(int argc, char **argv)
 			goto out_destroy_skel;
 		}
 	}
-	printf("%ld agree, %ld disagree (generation %u, %zu records)\n", r.agree, r.disagree,
-	       st.gen, st.records);
+	printf("%ld agree, %ld disagree (generation %u, %zu records, %zu written by the last "
+	       "apply)\n",
+	       r.agree, r.disagree, st.gen, st.records, st.written);
 	rc = r.disagree ? 1 : 0;
 out_destroy_skel:
 	policy_backend__bpf_free(&backend);
 	aw_policy_test__destroy(r.skel);
 out_free_img:
+	if (other) {
+		policy_image__free(other);
+		policy_collection__free(&other_coll);
+	}
 	policy_image__free(r.img);
 out_free_coll:
 	policy_collection__free(&coll);

@@ -184,8 +184,10 @@ static int rebuild(struct enforce *e, const struct policy_collection *c)
 		log_errno(err, "policy: apply");
 		goto out_free_img;
 	}
-	log_debug("policy: generation %u in force: %zu records, %zu protected inodes", st.gen,
-		  st.records, st.inodes);
+	log_debug("policy: generation %u in force after %.1f ms (%zu records, %zu protected "
+		  "inodes; "
+		  "%zu written, %zu deleted); spare bank in step after %.1f ms",
+		  st.gen, st.switch_ms, st.records, st.inodes, st.written, st.deleted, st.total_ms);
 	if (st.inode_skipped)
 		log_warn("policy: %zu files of large protected trees were left without an inode "
 			 "entry (they are still matched by path)",

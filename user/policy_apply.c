@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 
 #include "log.h"
@@ -33,14 +35,6 @@ static const size_t key_sizes[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_NET_RULES] = sizeof(struct aw_net_key),
 };
 
-/* Where the generation sits in each key: first, except in the LPM key (after prefixlen). */
-static __u32 key_gen(enum policy_map map, const void *key)
-{
-	const __u32 *words = key;
-
-	return map == POLICY_MAP_NET_RULES ? words[1] : words[0];
-}
-
 static const size_t val_sizes[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_CONFIG] = sizeof(struct aw_policy_config),
 	[POLICY_MAP_OF_SLOT] = sizeof(__u32),
@@ -52,63 +46,427 @@ static const size_t val_sizes[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_NET_RULES] = sizeof(struct aw_net_val),
 };
 
-static int bpf_update(struct policy_backend *b, enum policy_map map, const void *key,
-		      const void *val)
+static const bool kernel_writes[POLICY_MAP__COUNT] = {
+	/* lsm/file_open adds the files created under a denied pattern (policy.h) */
+	[POLICY_MAP_FILE_INODES] = true,
+};
+
+#define POLICY_KEY_MAX 32
+
+static size_t rec_size(enum policy_map map)
 {
-	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
-	struct policy_batch *q = &bb->batch[map];
+	return key_sizes[map] + val_sizes[map];
+}
 
-	/* The switch itself (policy_config) and LPM tries (no batch op) go one at a time. */
-	if (map == POLICY_MAP_CONFIG || map == POLICY_MAP_NET_RULES) {
-		if (bpf_map_update_elem(bb->fd[map], key, val, BPF_ANY))
-			return log_errno(errno, "map '%s': update", map_names[map]);
-		return 0;
+static void key_set_bank(enum policy_map map, void *key, __u32 gen)
+{
+	memcpy((unsigned char *)key + (map == POLICY_MAP_NET_RULES ? 4 : 0), &gen, sizeof(gen));
+}
+
+/* --- record tables: what a bank holds, keys without their generation ----------------------- */
+
+static __u64 key_hash(const unsigned char *key, size_t ksz)
+{
+	__u64 h = 0x9e3779b97f4a7c15ULL, w;
+	size_t i;
+
+	for (i = 0; i < ksz; i += sizeof(__u32)) {
+		__u32 word;
+
+		memcpy(&word, key + i, sizeof(word));
+		w = word;
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
 	}
-	if (q->n == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 1024;
-		unsigned char *k = realloc(q->keys, cap * key_sizes[map]);
-		unsigned char *v = k ? realloc(q->vals, cap * val_sizes[map]) : NULL;
+	return h;
+}
 
-		if (k)
-			q->keys = k;
+static int records_add(struct policy_records *r, enum policy_map map, const void *key,
+		       const void *val)
+{
+	size_t ksz = key_sizes[map], rsz = rec_size(map);
+	unsigned char *rec;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 1024;
+		unsigned char *grown = realloc(r->recs, cap * rsz);
+
+		if (!grown)
+			return -ENOMEM;
+		r->recs = grown;
+		r->cap = cap;
+	}
+	rec = r->recs + r->n++ * rsz;
+	memcpy(rec, key, ksz);
+	key_set_bank(map, rec, 0);
+	memcpy(rec + ksz, val, val_sizes[map]);
+	return 0;
+}
+
+/* The index slot of `key` (generation zeroed), or the empty slot where it belongs. */
+static size_t table_slot(const struct policy_table *t, enum policy_map map, const void *key)
+{
+	size_t ksz = key_sizes[map], rsz = rec_size(map);
+	size_t i = key_hash(key, ksz) & (t->cap - 1);
+
+	while (t->slots[i] && memcmp(t->r.recs + (t->slots[i] - 1) * rsz, key, ksz))
+		i = (i + 1) & (t->cap - 1);
+	return i;
+}
+
+/* The record of `key`, by position, or -1. */
+static long table_find(const struct policy_table *t, enum policy_map map, const void *key)
+{
+	size_t i;
+
+	if (!t->cap)
+		return -1;
+	i = table_slot(t, map, key);
+	return t->slots[i] ? (long)t->slots[i] - 1 : -1;
+}
+
+/*
+ * Index the records, one per key: a later record of a key gives it its value (as a later map
+ * update would) and is dropped; the order of first appearance stays.
+ */
+static int table_index(struct policy_table *t, enum policy_map map)
+{
+	size_t ksz = key_sizes[map], rsz = rec_size(map), cap = t->cap ? t->cap : 1024, i, n = 0;
+
+	while (cap < t->r.n * 2)
+		cap *= 2;
+	if (cap != t->cap) {
+		__u32 *slots = malloc(cap * sizeof(*slots));
+
+		if (!slots)
+			return -ENOMEM;
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
+	}
+	memset(t->slots, 0, t->cap * sizeof(*t->slots));
+	for (i = 0; i < t->r.n; i++) {
+		const unsigned char *rec = t->r.recs + i * rsz;
+		size_t s = table_slot(t, map, rec);
+
+		if (t->slots[s]) {
+			memcpy(t->r.recs + (t->slots[s] - 1) * rsz + ksz, rec + ksz, rsz - ksz);
+			continue;
+		}
+		if (n != i)
+			memcpy(t->r.recs + n * rsz, rec, rsz);
+		t->slots[s] = ++n;
+	}
+	t->r.n = n;
+	return 0;
+}
+
+static void table_free(struct policy_table *t)
+{
+	free(t->r.recs);
+	free(t->slots);
+	free(t->seen);
+	memset(t, 0, sizeof(*t));
+}
+
+/* --- the BPF backend ------------------------------------------------------------------------ */
+
+static int batch_add(struct policy_batch *q, enum policy_map map, const void *key, __u32 gen,
+		     const void *val)
+{
+	size_t ksz = key_sizes[map], vsz = val ? val_sizes[map] : 0;
+
+	if ((q->n + 1) * ksz > q->key_cap) {
+		size_t cap = q->key_cap ? q->key_cap * 2 : 4096 * POLICY_KEY_MAX;
+		unsigned char *k = realloc(q->keys, cap);
+
+		if (!k)
+			return -ENOMEM;
+		q->keys = k;
+		q->key_cap = cap;
+	}
+	if ((q->n + 1) * vsz > q->val_cap) {
+		size_t cap = q->val_cap ? q->val_cap * 2 : 4096 * 128;
+		unsigned char *v = realloc(q->vals, cap);
+
 		if (!v)
 			return -ENOMEM;
 		q->vals = v;
-		q->cap = cap;
+		q->val_cap = cap;
 	}
-	memcpy(q->keys + q->n * key_sizes[map], key, key_sizes[map]);
-	memcpy(q->vals + q->n * val_sizes[map], val, val_sizes[map]);
+	memcpy(q->keys + q->n * ksz, key, ksz);
+	key_set_bank(map, q->keys + q->n * ksz, gen);
+	if (vsz)
+		memcpy(q->vals + q->n * vsz, val, vsz);
 	q->n++;
 	return 0;
 }
 
-static int bpf_flush(struct policy_backend *b)
+static int bpf_update(struct policy_backend *b, enum policy_map map, const void *key,
+		      const void *val)
 {
 	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
-	int map;
 
-	for (map = 0; map < POLICY_MAP__COUNT; map++) {
-		struct policy_batch *q = &bb->batch[map];
-		size_t done = 0;
+	if (map == POLICY_MAP_CONFIG)
+		return -EINVAL; /* the switch is set_config */
+	return records_add(&bb->staged[map], map, key, val);
+}
 
-		while (done < q->n) {
-			__u32 count = q->n - done;
-			LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+/* Write the batch's records: hash maps in batches, the LPM trie (no batch ops) one by one. */
+static int write_records(int fd, enum policy_map map, const struct policy_batch *q)
+{
+	size_t ksz = key_sizes[map], vsz = val_sizes[map], done = 0;
 
-			if (bpf_map_update_batch(bb->fd[map], q->keys + done * key_sizes[map],
-						 q->vals + done * val_sizes[map], &count, &opts)) {
-				int err = errno;
-				size_t total = q->n;
+	while (done < q->n) {
+		__u32 count = q->n - done;
+		LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+		int err;
 
-				q->n = 0;
-				return log_errno(err, "map '%s': batch update (%zu of %zu written)",
-						 map_names[map], done + count, total);
-			}
-			done += count;
+		if (map == POLICY_MAP_NET_RULES) {
+			count = 1;
+			err = bpf_map_update_elem(fd, q->keys + done * ksz, q->vals + done * vsz,
+						  BPF_ANY);
+		} else {
+			err = bpf_map_update_batch(fd, q->keys + done * ksz, q->vals + done * vsz,
+						   &count, &opts);
 		}
-		q->n = 0;
+		if (err)
+			return log_errno(errno, "map '%s': update (%zu of %zu written)",
+					 map_names[map], done + count, q->n);
+		done += count;
 	}
 	return 0;
+}
+
+static int delete_records(int fd, enum policy_map map, const struct policy_batch *q)
+{
+	size_t ksz = key_sizes[map], done = 0;
+
+	while (done < q->n) {
+		__u32 count = q->n - done;
+		int err;
+
+		if (map == POLICY_MAP_NET_RULES) {
+			count = 1;
+			err = bpf_map_delete_elem(fd, q->keys + done * ksz);
+		} else {
+			err = bpf_map_delete_batch(fd, q->keys + done * ksz, &count, NULL);
+		}
+		if (err && errno != ENOENT)
+			return log_errno(errno, "map '%s': delete (%zu of %zu deleted)",
+					 map_names[map], done + count, q->n);
+		if (err)
+			count++; /* that key was gone already */
+		done += count;
+	}
+	return 0;
+}
+
+/* Read what bank `bank` of `map` holds in the kernel (an LPM trie has no batch operations). */
+static int read_bank(int fd, enum policy_map map, __u32 bank, struct policy_table *out)
+{
+	size_t ksz = key_sizes[map], vsz = val_sizes[map];
+	const __u32 chunk = 4096;
+	unsigned char *keys = malloc(chunk * ksz), *vals = malloc(chunk * vsz);
+	__u64 in_batch = 0, out_batch = 0;
+	bool first = true, done = false;
+	__u32 gen;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (map == POLICY_MAP_NET_RULES) {
+		bool more = bpf_map_get_next_key(fd, NULL, keys) == 0;
+
+		while (more && !err) {
+			more = bpf_map_get_next_key(fd, keys, keys + ksz) == 0;
+			memcpy(&gen, keys + 4, sizeof(gen));
+			if (gen == bank && bpf_map_lookup_elem(fd, keys, vals) == 0)
+				err = records_add(&out->r, map, keys, vals);
+			memcpy(keys, keys + ksz, ksz);
+		}
+		goto out;
+	}
+	while (!done && !err) {
+		__u32 count = chunk, i;
+
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, vals,
+					 &count, NULL)) {
+			if (errno != ENOENT) {
+				err = log_errno(errno, "map '%s': read", map_names[map]);
+				break;
+			}
+			done = true; /* the last chunk: count says how many it holds */
+		}
+		first = false;
+		in_batch = out_batch;
+		for (i = 0; i < count && !err; i++) {
+			memcpy(&gen, keys + i * ksz, sizeof(gen));
+			if (gen == bank)
+				err = records_add(&out->r, map, keys + i * ksz, vals + i * vsz);
+		}
+	}
+out:
+	free(keys);
+	free(vals);
+	return err ? err : table_index(out, map);
+}
+
+/*
+ * Bring bank `bank` of `map` from `base` to the staged records. Both are in staging order, so
+ * the records of an unchanged stretch compare in lockstep; a record out of step is looked up by
+ * key, and the comparison resumes after it.
+ */
+static int write_differences(struct policy_backend_bpf *bb, enum policy_map map, __u32 bank,
+			     struct policy_table *base, size_t *written, size_t *deleted)
+{
+	const struct policy_records *staged = &bb->staged[map];
+	size_t ksz = key_sizes[map], vsz = val_sizes[map], rsz = rec_size(map), i, j = 0;
+	const unsigned char *was;
+	int err = 0;
+
+	if (base->seen_cap < base->r.n) {
+		unsigned char *seen = realloc(base->seen, base->r.n);
+
+		if (!seen)
+			return -ENOMEM;
+		base->seen = seen;
+		base->seen_cap = base->r.n;
+	}
+	if (base->r.n)
+		memset(base->seen, 0, base->r.n);
+	bb->puts.n = bb->dels.n = 0;
+	for (i = 0; i < staged->n && !err; i++) {
+		const unsigned char *rec = staged->recs + i * rsz;
+		long k;
+
+		if (j < base->r.n && !memcmp(rec, base->r.recs + j * rsz, rsz)) {
+			base->seen[j++] = 1;
+			continue;
+		}
+		k = table_find(base, map, rec);
+		was = k < 0 ? NULL : base->r.recs + k * rsz + ksz;
+		if (k >= 0) {
+			base->seen[k] = 1;
+			j = k + 1;
+		}
+		if (!was || memcmp(was, rec + ksz, vsz))
+			err = batch_add(&bb->puts, map, rec, bank, rec + ksz);
+	}
+	/* base has one record per key: one not seen is a key the staged records lack */
+	for (j = 0; j < base->r.n && !err; j++) {
+		if (!base->seen[j])
+			err = batch_add(&bb->dels, map, base->r.recs + j * rsz, bank, NULL);
+	}
+	if (err)
+		return err;
+	/* Deletions first: the map never holds more than two banks' worth of records. */
+	err = delete_records(bb->fd[map], map, &bb->dels);
+	if (!err)
+		err = write_records(bb->fd[map], map, &bb->puts);
+	if (!err) {
+		*deleted += bb->dels.n;
+		*written += bb->puts.n;
+	}
+	return err;
+}
+
+static int bpf_write_bank(struct policy_backend *b, __u32 gen, bool was_active, size_t *written,
+			  size_t *deleted)
+{
+	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
+	__u32 bank = AW_POLICY_BANK(gen);
+	int map, err = 0;
+
+	for (map = 0; map < POLICY_MAP__COUNT && !err; map++) {
+		struct policy_table read = {};
+		struct policy_table *base = &read;
+
+		if (map == POLICY_MAP_CONFIG)
+			continue;
+		if (was_active && kernel_writes[map])
+			err = read_bank(bb->fd[map], map, bank, &read);
+		else if (bb->bank[bank] == POLICY_BANK_CURRENT)
+			base = &bb->current[map];
+		else
+			err = read_bank(bb->fd[map], map, bank, &read);
+		if (!err)
+			err = write_differences(bb, map, bank, base, written, deleted);
+		table_free(&read);
+	}
+	bb->bank[bank] = err ? POLICY_BANK_UNKNOWN : POLICY_BANK_STAGED;
+	return err;
+}
+
+static int bpf_set_config(struct policy_backend *b, const struct aw_policy_config *cfg)
+{
+	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(bb->fd[POLICY_MAP_CONFIG], &zero, cfg, BPF_ANY))
+		return log_errno(errno, "map 'policy_config': update");
+	return 0;
+}
+
+/*
+ * The kernel waits for an RCU grace period after every update of a map-in-map
+ * (maybe_wait_bpf_programs() in kernel/bpf/syscall.c), so that userspace knows no
+ * non-sleepable BPF program still uses what it replaced. The policy programs are all
+ * non-sleepable: after this, none still decides with the policy_config read before the switch.
+ */
+static int bpf_wait_readers(struct policy_backend *b)
+{
+	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
+	__u32 zero = 0;
+
+	if (bb->rcu_outer < 0) {
+		LIBBPF_OPTS(bpf_map_create_opts, opts);
+
+		if (bb->rcu_inner < 0)
+			bb->rcu_inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "aw_rcu_inner",
+						       sizeof(__u32), sizeof(__u32), 1, NULL);
+		if (bb->rcu_inner < 0)
+			return log_errno(errno, "map 'aw_rcu_inner': create");
+		opts.inner_map_fd = bb->rcu_inner;
+		bb->rcu_outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "aw_rcu_wait",
+					       sizeof(__u32), sizeof(__u32), 1, &opts);
+		if (bb->rcu_outer < 0)
+			return log_errno(errno, "map 'aw_rcu_wait': create");
+	}
+	if (bpf_map_update_elem(bb->rcu_outer, &zero, &bb->rcu_inner, BPF_ANY))
+		return log_errno(errno, "map 'aw_rcu_wait': update");
+	return 0;
+}
+
+static void bpf_commit(struct policy_backend *b, bool in_force)
+{
+	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
+	int map, i;
+
+	for (i = 0; i < 2; i++) {
+		if (bb->bank[i] == POLICY_BANK_STAGED && in_force)
+			bb->bank[i] = POLICY_BANK_CURRENT;
+		else
+			bb->bank[i] = POLICY_BANK_UNKNOWN; /* a policy no longer tracked */
+	}
+	for (map = 0; map < POLICY_MAP__COUNT; map++) {
+		struct policy_records *r = &bb->staged[map];
+
+		if (in_force) {
+			struct policy_records was = bb->current[map].r;
+
+			bb->current[map].r = *r;
+			*r = was;
+			if (table_index(&bb->current[map], map)) {
+				/* without the records in force, both banks are re-read */
+				bb->current[map].r.n = 0;
+				bb->bank[0] = bb->bank[1] = POLICY_BANK_UNKNOWN;
+			}
+		}
+		r->n = 0;
+	}
 }
 
 void policy_backend__bpf_free(struct policy_backend_bpf *b)
@@ -116,131 +474,21 @@ void policy_backend__bpf_free(struct policy_backend_bpf *b)
 	int map;
 
 	for (map = 0; map < POLICY_MAP__COUNT; map++) {
-		free(b->batch[map].keys);
-		free(b->batch[map].vals);
-		memset(&b->batch[map], 0, sizeof(b->batch[map]));
+		table_free(&b->current[map]);
+		free(b->staged[map].recs);
+		memset(&b->staged[map], 0, sizeof(b->staged[map]));
 	}
-}
-
-/* Collect the keys of `gen`, key by key (an LPM trie has no batch operations). */
-static int collect_gen_keys(int fd, enum policy_map map, __u32 gen, unsigned char **out,
-			    size_t *n_out)
-{
-	size_t ksz = key_sizes[map], n = 0, cap = 0;
-	unsigned char key[64], next[64], *doomed = NULL;
-	bool more;
-
-	more = bpf_map_get_next_key(fd, NULL, key) == 0;
-	while (more) {
-		more = bpf_map_get_next_key(fd, key, next) == 0;
-		if (key_gen(map, key) == gen) {
-			if (n == cap) {
-				unsigned char *grown;
-
-				cap = cap ? cap * 2 : 256;
-				grown = realloc(doomed, cap * ksz);
-				if (!grown) {
-					free(doomed);
-					return -ENOMEM;
-				}
-				doomed = grown;
-			}
-			memcpy(doomed + n++ * ksz, key, ksz);
-		}
-		memcpy(key, next, ksz);
-	}
-	*out = doomed;
-	*n_out = n;
-	return 0;
-}
-
-/* The same for hash maps, many keys per syscall. */
-static int collect_gen_keys_batch(int fd, enum policy_map map, __u32 gen, unsigned char **out,
-				  size_t *n_out)
-{
-	size_t ksz = key_sizes[map], vsz = val_sizes[map], n = 0, cap = 0;
-	const __u32 chunk = 4096;
-	unsigned char *keys = malloc(chunk * ksz), *vals = malloc(chunk * vsz);
-	unsigned char *doomed = NULL;
-	__u64 in_batch = 0, out_batch = 0;
-	bool first = true, done = false;
-	int err = 0;
-
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	while (!done) {
-		__u32 count = chunk, i;
-
-		if (bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, vals,
-					 &count, NULL)) {
-			if (errno != ENOENT) {
-				err = -errno;
-				goto out;
-			}
-			done = true; /* the last chunk: count says how many it holds */
-		}
-		first = false;
-		in_batch = out_batch;
-		for (i = 0; i < count; i++) {
-			if (key_gen(map, keys + i * ksz) != gen)
-				continue;
-			if (n == cap) {
-				unsigned char *grown;
-
-				cap = cap ? cap * 2 : 1024;
-				grown = realloc(doomed, cap * ksz);
-				if (!grown) {
-					err = -ENOMEM;
-					goto out;
-				}
-				doomed = grown;
-			}
-			memcpy(doomed + n++ * ksz, keys + i * ksz, ksz);
-		}
-	}
-out:
-	free(keys);
-	free(vals);
-	if (err) {
-		free(doomed);
-		return err;
-	}
-	*out = doomed;
-	*n_out = n;
-	return 0;
-}
-
-static int bpf_delete_gen(struct policy_backend *b, enum policy_map map, __u32 gen)
-{
-	struct policy_backend_bpf *bb = (struct policy_backend_bpf *)b;
-	unsigned char *doomed = NULL;
-	int fd = bb->fd[map], err;
-	size_t n = 0, i;
-
-	/* Collect first: deleting while iterating a hash map can restart the walk. */
-	if (map == POLICY_MAP_NET_RULES)
-		err = collect_gen_keys(fd, map, gen, &doomed, &n);
-	else
-		err = collect_gen_keys_batch(fd, map, gen, &doomed, &n);
-	if (err)
-		return err;
-	if (map == POLICY_MAP_NET_RULES) {
-		for (i = 0; i < n; i++)
-			bpf_map_delete_elem(fd, doomed + i * key_sizes[map]);
-	} else {
-		for (i = 0; i < n;) {
-			__u32 count = n - i;
-
-			if (bpf_map_delete_batch(fd, doomed + i * key_sizes[map], &count, NULL) &&
-			    count == 0)
-				break;
-			i += count;
-		}
-	}
-	free(doomed);
-	return (int)n;
+	free(b->puts.keys);
+	free(b->puts.vals);
+	free(b->dels.keys);
+	free(b->dels.vals);
+	memset(&b->puts, 0, sizeof(b->puts));
+	memset(&b->dels, 0, sizeof(b->dels));
+	if (b->rcu_outer >= 0)
+		close(b->rcu_outer);
+	if (b->rcu_inner >= 0)
+		close(b->rcu_inner);
+	b->rcu_outer = b->rcu_inner = -1;
 }
 
 static int bpf_config(struct policy_backend *b, struct aw_policy_config *cfg)
@@ -257,10 +505,13 @@ void policy_backend__bpf(struct policy_backend_bpf *b, const int fd[POLICY_MAP__
 {
 	memset(b, 0, sizeof(*b));
 	b->ops.update = bpf_update;
-	b->ops.flush = bpf_flush;
-	b->ops.delete_gen = bpf_delete_gen;
+	b->ops.write_bank = bpf_write_bank;
+	b->ops.set_config = bpf_set_config;
+	b->ops.wait_readers = bpf_wait_readers;
+	b->ops.commit = bpf_commit;
 	b->ops.config = bpf_config;
 	memcpy(b->fd, fd, sizeof(b->fd));
+	b->rcu_outer = b->rcu_inner = -1;
 }
 
 /* --- protected files by identity ------------------------------------------------------------- */
@@ -270,17 +521,54 @@ __u32 policy_apply__kernel_dev(unsigned long long st_dev)
 	return (major(st_dev) << 20) | minor(st_dev);
 }
 
+#define MISSING_DIRS 8
+
 struct inode_writer {
 	struct policy_backend *b;
 	const struct policy_image *img;
-	__u32 gen, set;
+	__u32 set;
 	size_t written, entered, skipped;
+	char *missing[MISSING_DIRS]; /* paths this walk found missing, most recent ones */
+	unsigned int next_missing;
 };
+
+/* At or below a path this walk found missing: nothing there to protect, no syscall needed. */
+static bool under_missing(const struct inode_writer *w, const char *path)
+{
+	for (int i = 0; i < MISSING_DIRS; i++) {
+		size_t len = w->missing[i] ? strlen(w->missing[i]) : 0;
+
+		if (len && !strncmp(path, w->missing[i], len) && (!path[len] || path[len] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* `path` does not exist: remember its topmost missing ancestor, for the requests below it. */
+static void note_missing(struct inode_writer *w, const char *path)
+{
+	char dir[PATH_MAX], *slash;
+	struct stat st;
+	size_t len = strlen(path);
+
+	if (len >= sizeof(dir))
+		return;
+	memcpy(dir, path, len + 1);
+	while ((slash = strrchr(dir, '/')) && slash != dir) {
+		*slash = '\0';
+		if (stat(dir, &st) == 0 || errno != ENOENT) {
+			*slash = '/';
+			break;
+		}
+	}
+	free(w->missing[w->next_missing]);
+	w->missing[w->next_missing] = strdup(dir);
+	w->next_missing = (w->next_missing + 1) % MISSING_DIRS;
+}
 
 static int write_inode(struct inode_writer *w, const char *path, const struct stat *st)
 {
 	struct aw_inode_key key = {
-		.gen = w->gen,
 		.set = w->set,
 		.ino = st->st_ino,
 		.dev = policy_apply__kernel_dev(st->st_dev),
@@ -365,11 +653,16 @@ static int resolve_request(struct inode_writer *w, const struct policy_inode_req
 
 	w->set = req->set;
 	w->entered = 0;
+	/* stat follows a symlink: the target is what the kernel opens and must protect */
+	if (under_missing(w, req->path))
+		return 0;
+	if (stat(req->path, &st)) {
+		if (errno == ENOENT)
+			note_missing(w, req->path);
+		return 0;
+	}
 	switch (req->kind) {
 	case AW_FK_EXACT:
-		/* stat follows a symlink: the target is what the kernel opens and must protect */
-		if (stat(req->path, &st))
-			return 0;
 		return write_inode(w, req->path, &st);
 	case AW_FK_SUBTREE:
 		return walk_tree(w, req->path, 0);
@@ -397,145 +690,138 @@ static int resolve_request(struct inode_writer *w, const struct policy_inode_req
 
 /* --- the switch ---------------------------------------------------------------------------- */
 
-static int write_image(struct policy_backend *b, const struct policy_image *img, __u32 gen,
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Stage every record of the image (NULL: none) and the protected files' inodes. */
+static int stage_image(struct policy_backend *b, const struct policy_image *img,
 		       struct policy_apply_stats *st)
 {
-	struct inode_writer w = {.b = b, .img = img, .gen = gen};
+	struct inode_writer w = {.b = b, .img = img};
 	size_t i;
 	int err;
 
+	if (!img)
+		return 0;
 	for (i = 0; i < (size_t)img->n_slots; i++) {
-		struct aw_policy_slot_key key = img->slots[i].key;
-
-		key.gen = gen;
-		if ((err = b->update(b, POLICY_MAP_OF_SLOT, &key, &img->slots[i].set)))
+		if ((err = b->update(b, POLICY_MAP_OF_SLOT, &img->slots[i].key,
+				     &img->slots[i].set)))
 			return err;
 	}
 	for (i = 0; i < (size_t)img->n_sets; i++) {
-		struct aw_policy_set_key key = {.gen = gen, .set = img->sets[i].set};
+		struct aw_policy_set_key key = {.set = img->sets[i].set};
 
 		if ((err = b->update(b, POLICY_MAP_DEFAULTS, &key, &img->sets[i].defaults)))
 			return err;
 	}
 	for (i = 0; i < img->n_files; i++) {
-		struct aw_file_key key = img->files[i].key;
-
-		key.gen = gen;
-		if ((err = b->update(b, POLICY_MAP_FILE_RULES, &key, &img->files[i].val)))
+		if ((err = b->update(b, POLICY_MAP_FILE_RULES, &img->files[i].key,
+				     &img->files[i].val)))
 			return err;
 	}
 	for (i = 0; i < (size_t)img->n_globs; i++) {
-		struct aw_glob_key key = {.gen = gen, .index = i};
+		struct aw_glob_key key = {.index = i};
 
 		if ((err = b->update(b, POLICY_MAP_NAME_GLOBS, &key, &img->globs[i])))
 			return err;
 	}
 	for (i = 0; i < img->n_binsets; i++) {
-		struct aw_binset_key key = img->binsets[i].key;
 		__u8 one = 1;
 
-		key.gen = gen;
-		if ((err = b->update(b, POLICY_MAP_BINSETS, &key, &one)))
+		if ((err = b->update(b, POLICY_MAP_BINSETS, &img->binsets[i].key, &one)))
 			return err;
 	}
 	for (i = 0; i < img->n_nets; i++) {
-		struct aw_net_key key = img->nets[i].key;
-
-		key.gen = gen;
-		if ((err = b->update(b, POLICY_MAP_NET_RULES, &key, &img->nets[i].val)))
+		if ((err = b->update(b, POLICY_MAP_NET_RULES, &img->nets[i].key,
+				     &img->nets[i].val)))
 			return err;
 	}
 	st->records = img->n_slots + img->n_sets + img->n_files + img->n_globs + img->n_binsets +
 		      img->n_nets;
-	for (i = 0; i < img->n_inodes; i++) {
-		if ((err = resolve_request(&w, &img->inodes[i])))
-			return err;
-	}
+	for (i = 0, err = 0; i < img->n_inodes && !err; i++)
+		err = resolve_request(&w, &img->inodes[i]);
+	for (i = 0; i < MISSING_DIRS; i++)
+		free(w.missing[i]);
+	if (err)
+		return err;
 	st->inodes = w.written;
 	st->inode_skipped = w.skipped;
 	st->records += w.written;
 	return 0;
 }
 
-static int switch_to(struct policy_backend *b, const struct aw_policy_config *cfg)
-{
-	__u32 zero = 0;
-
-	return b->update(b, POLICY_MAP_CONFIG, &zero, cfg);
-}
-
-static void delete_generation(struct policy_backend *b, __u32 gen, size_t *deleted)
-{
-	int map, n;
-
-	for (map = 0; map < POLICY_MAP__COUNT; map++) {
-		if (map == POLICY_MAP_CONFIG)
-			continue;
-		n = b->delete_gen(b, map, gen);
-		if (n > 0 && deleted)
-			*deleted += n;
-	}
-}
-
 static __u32 next_gen(__u32 gen)
 {
-	return gen + 1 ? gen + 1 : 1; /* 0 means "no policy": skip it on wrap-around */
+	/* 0 means "no policy": skip it on wrap-around, and keep alternating banks */
+	return gen + 1 ? gen + 1 : 2;
+}
+
+static int apply_image(struct policy_backend *b, const struct policy_image *img,
+		       struct policy_apply_stats *st)
+{
+	struct policy_apply_stats local = {};
+	struct aw_policy_config cur, cfg = {};
+	size_t synced_w = 0, synced_d = 0;
+	struct timespec t0;
+	__u32 gen, old;
+	int err;
+
+	if (!st)
+		st = &local;
+	memset(st, 0, sizeof(*st));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = b->config(b, &cur);
+	if (err)
+		return err;
+	gen = next_gen(cur.gen);
+	err = stage_image(b, img, st);
+	st->staged_ms = ms_since(&t0);
+	/* The bank of gen is not in use: no decision sees what is written there. */
+	if (!err)
+		err = b->write_bank(b, gen, false, &st->written, &st->deleted);
+	if (!err) {
+		if (img)
+			policy_image__config(img, gen, &cfg);
+		cfg.gen = gen;
+		err = b->set_config(b, &cfg);
+	}
+	if (err) {
+		b->commit(b, false);
+		return err;
+	}
+	st->gen = gen;
+	st->switch_ms = ms_since(&t0);
+
+	/*
+	 * The new generation is in force. Once no program still decides with the old one, its
+	 * bank gets the new image too, so that the next reload writes only its differences.
+	 */
+	old = next_gen(gen);
+	err = cur.gen ? b->wait_readers(b) : 0;
+	if (!err)
+		err = b->write_bank(b, old, cur.gen != 0, &synced_w, &synced_d);
+	if (err)
+		log_warn("policy: generation %u in force; the spare bank is rewritten at the next "
+			 "reload (%s)",
+			 gen, strerror(-err));
+	b->commit(b, true);
+	st->synced = synced_w + synced_d;
+	st->total_ms = ms_since(&t0);
+	return 0;
 }
 
 int policy_apply(struct policy_backend *b, const struct policy_image *img,
 		 struct policy_apply_stats *st)
 {
-	struct policy_apply_stats local = {};
-	struct aw_policy_config cur, cfg;
-	__u32 gen;
-	int err;
-
-	if (!st)
-		st = &local;
-	memset(st, 0, sizeof(*st));
-	err = b->config(b, &cur);
-	if (err)
-		return err;
-	gen = next_gen(cur.gen);
-	/* Leftovers of an earlier failed apply must not mix into this generation. */
-	delete_generation(b, gen, NULL);
-	err = write_image(b, img, gen, st);
-	if (!err && b->flush)
-		err = b->flush(b);
-	if (err) {
-		delete_generation(b, gen, NULL);
-		return err;
-	}
-	policy_image__config(img, gen, &cfg);
-	err = switch_to(b, &cfg);
-	if (err) {
-		delete_generation(b, gen, NULL);
-		return err;
-	}
-	st->gen = gen;
-	if (cur.gen)
-		delete_generation(b, cur.gen, &st->deleted);
-	return 0;
+	return apply_image(b, img, st);
 }
 
 int policy_apply__clear(struct policy_backend *b, struct policy_apply_stats *st)
 {
-	struct policy_apply_stats local = {};
-	struct aw_policy_config cur, cfg = {};
-	int err;
-
-	if (!st)
-		st = &local;
-	memset(st, 0, sizeof(*st));
-	err = b->config(b, &cur);
-	if (err)
-		return err;
-	cfg.gen = next_gen(cur.gen);
-	err = switch_to(b, &cfg);
-	if (err)
-		return err;
-	st->gen = cfg.gen;
-	if (cur.gen)
-		delete_generation(b, cur.gen, &st->deleted);
-	return 0;
+	return apply_image(b, NULL, st);
 }

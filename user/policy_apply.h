@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The applier: a compiled policy image (policy_image.h) into the kernel's policy maps as one
- * atomic switch (include/agentwatch/policy.h, "Generations"):
- *   1. read the active generation g from policy_config;
- *   2. write every record of the image under generation g + 1, and the file_inodes of the
- *      protected files that exist now;
- *   3. write policy_config with g + 1: from here on every decision uses the new policy;
- *   4. delete every key of generation g.
- * A failure before step 3 deletes what it wrote and leaves generation g in force: a bad or
- * half-written policy is never visible.
+ * atomic switch (include/agentwatch/policy.h, "Generations"). The maps hold two banks; keys carry
+ * AW_POLICY_BANK(generation), and between reloads both banks hold the policy in force.
+ *   1. read the active generation g from policy_config; g + 1 uses the other bank;
+ *   2. write into that bank only what differs from what it holds (changed or new records,
+ *      deleted ones), plus the file_inodes of the protected files that exist now;
+ *   3. write policy_config with g + 1: from here on every decision uses the new policy
+ *      (the reload latency ends here);
+ *   4. wait for an RCU grace period (no BPF program still runs on g), then bring g's bank to
+ *      the new image too, so that the next reload again writes only its differences.
+ * A failure before step 3 leaves generation g in force: a bad or half-written policy is never
+ * visible. The bank it left behind is re-read from the kernel by the next apply.
  *
  * The kernel side is reached through struct policy_backend, so the logic is testable without
  * a kernel; policy_backend__bpf() is the real one, over the map fds of a loaded object.
@@ -16,6 +19,7 @@
 #ifndef AGENTWATCH_POLICY_APPLY_H
 #define AGENTWATCH_POLICY_APPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <agentwatch/policy.h>
 
@@ -34,27 +38,71 @@ enum policy_map {
 };
 
 struct policy_backend {
-	/* Write one record. */
+	/* Stage one record of the image being applied (the key's generation field is ignored). */
 	int (*update)(struct policy_backend *b, enum policy_map map, const void *key,
 		      const void *val);
-	/* Make every update so far visible (a batching backend writes them here). */
-	int (*flush)(struct policy_backend *b);
-	/* Delete every key of `gen` from `map`; returns the number deleted or -errno. */
-	int (*delete_gen)(struct policy_backend *b, enum policy_map map, __u32 gen);
+	/*
+	 * Make the bank of generation `gen` hold exactly the staged records, writing only the
+	 * differences. `was_active`: BPF programs may have written into that bank. Adds the
+	 * records written and deleted to *written and *deleted.
+	 */
+	int (*write_bank)(struct policy_backend *b, __u32 gen, bool was_active, size_t *written,
+			  size_t *deleted);
+	/* Write policy_config: the switch. */
+	int (*set_config)(struct policy_backend *b, const struct aw_policy_config *cfg);
+	/* Wait until no BPF program still runs with a policy_config read before the switch. */
+	int (*wait_readers)(struct policy_backend *b);
+	/* The staged records are in force (true) or abandoned (false); staging starts afresh. */
+	void (*commit)(struct policy_backend *b, bool in_force);
 	/* The active policy_config (gen 0 when no policy was ever applied). */
 	int (*config)(struct policy_backend *b, struct aw_policy_config *cfg);
 };
 
-struct policy_batch {
-	unsigned char *keys, *vals;
+/* Records of one map in the order staged (key size + value size each), generation zeroed. */
+struct policy_records {
+	unsigned char *recs;
 	size_t n, cap;
 };
 
-/* Updates are batched per map (BPF_MAP_UPDATE_BATCH) and written by flush. */
+/*
+ * What a bank holds: its records, one per key, in the order they were staged (so that a new
+ * image of the same policy compares in lockstep, without a lookup per record), and an index by
+ * key (open addressing) for the records that moved.
+ */
+struct policy_table {
+	struct policy_records r;
+	__u32 *slots;	     /* index + 1 into r, 0 = empty */
+	unsigned char *seen; /* per record, during a comparison */
+	size_t cap, seen_cap;
+};
+
+/* What a bank is known to hold. */
+enum policy_bank_state {
+	POLICY_BANK_UNKNOWN, /* re-read it from the kernel before writing it */
+	POLICY_BANK_CURRENT, /* the records in force (`current`) */
+	POLICY_BANK_STAGED,  /* the staged records */
+};
+
+/* Keys and values waiting for one BPF_MAP_*_BATCH call (capacities in bytes). */
+struct policy_batch {
+	unsigned char *keys, *vals;
+	size_t n, key_cap, val_cap;
+};
+
+/*
+ * The BPF backend keeps the records in force (by key) and the staged ones per map, so that a
+ * bank is brought to a new image by writing only the differences (BPF_MAP_UPDATE_BATCH and
+ * BPF_MAP_DELETE_BATCH per map; one syscall per record for the LPM trie, which has no batch
+ * operations).
+ */
 struct policy_backend_bpf {
 	struct policy_backend ops;
 	int fd[POLICY_MAP__COUNT];
-	struct policy_batch batch[POLICY_MAP__COUNT];
+	struct policy_table current[POLICY_MAP__COUNT];
+	struct policy_records staged[POLICY_MAP__COUNT];
+	enum policy_bank_state bank[2];
+	struct policy_batch puts, dels;
+	int rcu_outer, rcu_inner; /* an ARRAY_OF_MAPS whose update waits for a grace period */
 };
 
 /* A backend over map fds, in enum policy_map order; policy_backend__bpf_free releases it. */
@@ -66,7 +114,13 @@ struct policy_apply_stats {
 	size_t records;	      /* records written, inode entries included */
 	size_t inodes;	      /* file_inodes entries from existing files */
 	size_t inode_skipped; /* files a walk left out (over the per-request bound) */
-	size_t deleted;	      /* keys of the old generation removed */
+	size_t written;	      /* records written to reach the new generation (its differences) */
+	size_t deleted;	      /* records deleted to reach it */
+	/* Milliseconds (CLOCK_MONOTONIC) from the call: */
+	double staged_ms; /* records staged, protected files walked (file_inodes) */
+	double switch_ms; /* the new generation in force: the reload latency */
+	double total_ms;  /* the old bank brought to the new image too (after the switch) */
+	size_t synced;	  /* records written or deleted in the old bank after the switch */
 };
 
 /* Files one inode request may enter (a walk of a large protected tree stops there). */

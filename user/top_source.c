@@ -642,12 +642,12 @@ static void enforcement(const struct top_source *s, const struct top_instance *i
 	a->enforce = a->enforce_file = a->enforce_exec = a->enforce_net = TOP_ENF_UNKNOWN;
 	if (gen < 0 || in->fd[MAP_POLICY_OF_SLOT] < 0 || !s->hdr0.caps_known)
 		return;
-	k.gen = (__u32)gen;
+	k.gen = AW_POLICY_BANK((__u32)gen);
 	if (bpf_map_lookup_elem(in->fd[MAP_POLICY_OF_SLOT], &k, &set)) {
 		a->enforce = a->enforce_file = a->enforce_exec = a->enforce_net = TOP_ENF_NONE;
 		return;
 	}
-	dk.gen = (__u32)gen;
+	dk.gen = AW_POLICY_BANK((__u32)gen);
 	dk.set = set;
 	if (in->fd[MAP_POLICY_DEFAULTS] >= 0)
 		bpf_map_lookup_elem(in->fd[MAP_POLICY_DEFAULTS], &dk, &defs);

@@ -3,13 +3,23 @@
 // enforcement programs (bpf/policy*.bpf.*). Whoever changes either side reads this first.
 //
 // ==== Generations: the atomic switch ====
-// Every key below starts with `gen`. The BPF side reads the active generation from
-// `policy_config[0].gen` once per decision and looks up only keys of that generation. The
-// applier writes a complete new generation (gen + 1) next to the old one, flips
-// policy_config[0] with one map update, then deletes the old generation's keys. A decision sees
-// the old policy or the new one, never a mix, and never neither. Maps are sized for two
-// generations.
-//
+// `policy_config[0].gen` is the active generation (0: no policy was ever applied), a counter
+// that a reload increments (from 0xffffffff to 2, skipping 0 and keeping the parity alternate).
+// Every key below starts (net_rules: after prefixlen) with a `gen` field that holds the bank of
+// a generation, AW_POLICY_BANK(gen) = gen & 1: the maps hold two banks, and consecutive
+// generations alternate between them. The BPF side reads policy_config[0] once per decision and
+// looks up only keys of its bank. Between reloads both banks hold the policy in force. A reload:
+//   1. writes into the other bank (not in use: no decision reads it) only what differs from what
+//      that bank holds: new and changed records are written, records gone are deleted;
+//   2. flips policy_config[0] to gen + 1 with one map update: the new generation is in force;
+//   3. waits for an RCU grace period (every policy program is non-sleepable, so none still
+//      decides with the old policy_config), then brings the old bank to the new image too, so
+//      that the next reload again writes only its differences.
+// A decision sees the old policy or the new one, never a mix, and never neither. A reload
+// costs in proportion to what changed (a rule edited in place; rules appended); an edit that
+// renumbers rules (ids are positional) or agents' sets rewrites the records that carry them.
+// Maps are sized for two banks.
+
 // ==== Which rules apply to a task ====
 // struct aw_agent.policy_id (agent.h) is not used for this; `policy_of_slot` maps
 // {gen, agent slot} -> policy set id, so a reload can re-select agents atomically too. A policy
@@ -81,20 +91,20 @@
 // .syscall_audit_mode those of them whose deny comes from an audit-mode policy. A class
 // decision names AW_RULE_SYSCALL_CLASS(bit) in its event; the image keeps which rule it was.
 //
-// ==== Worked examples (set 1, gen 7) ====
+// ==== Worked examples (set 1, generation 7: bank 1) ====
 // 1. files: [{name: ssh-keys, path: "${HOME}/.ssh/id_*", access: [read], action: deny,
 //             binaries: {except: [/usr/bin/ssh]}}]   with HOME=/home/ada
-//    -> file_rules[{7, 1, AW_FK_CHILD_PREFIX, mix(D("/home/ada/.ssh"), 3, fnv("id_"))}] =
+//    -> file_rules[{1, 1, AW_FK_CHILD_PREFIX, mix(D("/home/ada/.ssh"), 3, fnv("id_"))}] =
 //         { refs[0] = {rule_id 1, DENY, AW_ACC_READ, AW_REF_BIN_EXCEPT, binset 1} }
-//       binsets[{7, 1, H("/usr/bin/ssh")}] = 1
+//       binsets[{1, 1, H("/usr/bin/ssh")}] = 1
 //       prefix_lens gains 3; and for each existing /home/ada/.ssh/id_* file:
-//       file_inodes[{7, 1, dev, ino}] = the same value.
+//       file_inodes[{1, 1, dev, ino}] = the same value.
 //    cat ~/.ssh/id_rsa: the CHILD_PREFIX lookup hits, cat is not ssh -> -EPERM, rule ssh-keys.
 // 2. files: [{name: aws, path: "${HOME}/.aws/**", action: deny}]  (access defaults to all)
-//    -> file_rules[{7, 1, AW_FK_SUBTREE, D("/home/ada/.aws")}] and
-//       file_rules[{7, 1, AW_FK_EXACT,  H("/home/ada/.aws")}] = {1 ref, DENY, all access}
+//    -> file_rules[{1, 1, AW_FK_SUBTREE, D("/home/ada/.aws")}] and
+//       file_rules[{1, 1, AW_FK_EXACT,  H("/home/ada/.aws")}] = {1 ref, DENY, all access}
 // 3. network: [{name: metadata, cidr: 169.254.169.254/32, action: deny}]
-//    -> net_rules[{96+32+64, 7, 1, ::ffff:169.254.169.254}] = {{0..65535, any, DENY, rule 3}}
+//    -> net_rules[{96+32+64, 1, 1, ::ffff:169.254.169.254}] = {{0..65535, any, DENY, rule 3}}
 //    connect to [::ffff:169.254.169.254]:80 is looked up as 169.254.169.254 -> -EPERM.
 // 4. network: [{name: lan, cidr: 10.0.0.0/8, action: deny},
 //              {name: git, cidr: 10.1.2.0/24, ports: [22], action: allow}]
@@ -118,6 +128,9 @@
  */
 #define AW_MATCH_REFS	 16
 #define AW_POLICY_LEVELS (AW_PATH_DEPTH + 1)
+
+/* The bank of generation `gen` that keys carry (see "Generations"). */
+#define AW_POLICY_BANK(gen) ((gen)&1U)
 
 #define AW_RULE_REFS	      4
 #define AW_NET_REFS	      8

@@ -11,6 +11,13 @@
 #include <linux/types.h>
 #endif
 
+/*
+ * Entries of the policy_query map. The untimed program decides entry 0; the timed one cycles
+ * through the first `timed_queries` entries (a variable of the program), one per run, so that
+ * a benchmark's repeated runs do not all hit the same cache lines.
+ */
+#define AW_POLICY_TEST_QUERIES 256
+
 enum {
 	AW_QUERY_PATH = 0, /* file or exec access to `path` (and inode dev/ino if non-zero) */
 	AW_QUERY_NET = 1,  /* egress to addr/port/proto */
