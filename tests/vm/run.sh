@@ -196,6 +196,7 @@ main() {
 	fi
 	if [ "$rc" -eq 124 ]; then
 		say "timed out after ${TIMEOUT}s: ${CMD[*]}"
+		[ -s "$WORK/console.log" ] && tail -n 15 "$WORK/console.log" | sed 's/^/console: /' >&2
 		exit 124
 	fi
 	[ -f "$WORK/share/error" ] && vm_failure "guest init failed: $(cat "$WORK/share/error")"
