@@ -26,6 +26,7 @@ static __always_inline int decide_query(void)
 {
 	struct aw_path_buf *buf = aw_path_buf();
 	struct aw_decision d = {};
+	struct aw_anchor_hit hit;
 	struct aw_policy_query *q;
 	struct aw_match_state *m;
 	__u32 set, len, off, zero = 0;
@@ -51,7 +52,13 @@ static __always_inline int decide_query(void)
 		off = AW_PATH_SCRATCH - len;
 		bpf_probe_read_kernel(&buf->data[off & (AW_PATH_SCRATCH - 1)],
 				      len & (AW_PATH_SCRATCH - 1), q->path);
-		if (!aw_policy_query_path(q->slot, off, q->access, q->dev, q->ino, q->list))
+		/* An alias: the last anchor_len bytes are the rest below anchor (dev, ino). */
+		hit.found = q->anchor_len && q->anchor_len <= len;
+		hit.off = AW_PATH_SCRATCH - (q->anchor_len & (AW_PATH_SCRATCH - 1));
+		hit.dev = q->anchor_dev;
+		hit.pad = 0;
+		hit.ino = q->anchor_ino;
+		if (!aw_policy_query_path(q->slot, off, q->access, q->dev, q->ino, q->list, &hit))
 			return 0;
 	}
 	m = aw_match_result();

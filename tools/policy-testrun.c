@@ -251,6 +251,7 @@ int main(int argc, char **argv)
 	fd[POLICY_MAP_NAME_GLOBS] = bpf_map__fd(r.skel->maps.name_globs);
 	fd[POLICY_MAP_BINSETS] = bpf_map__fd(r.skel->maps.binsets);
 	fd[POLICY_MAP_NET_RULES] = bpf_map__fd(r.skel->maps.net_rules);
+	fd[POLICY_MAP_FILE_ANCHORS] = bpf_map__fd(r.skel->maps.file_anchors);
 	policy_backend__bpf(&backend, fd);
 	err = policy_apply(&backend.ops, r.img, &st);
 	if (err) {

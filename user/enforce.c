@@ -103,8 +103,12 @@ static int rebuild(struct enforce *e, const struct policy_collection *c)
 		log_errno(err, "policy: apply");
 		goto out_free_img;
 	}
-	log_debug("policy: generation %u in force: %zu records, %zu protected inodes", st.gen,
-		  st.records, st.inodes);
+	log_debug("policy: generation %u in force: %zu records, %zu protected inodes, %zu anchors",
+		  st.gen, st.records, st.inodes, st.anchors);
+	if (st.anchor_skipped)
+		log_warn("policy: %zu directories rules name were left without an anchor (files "
+			 "in them are still matched by path)",
+			 st.anchor_skipped);
 	if (st.inode_skipped)
 		log_warn("policy: %zu files of large protected trees were left without an inode "
 			 "entry (they are still matched by path)",

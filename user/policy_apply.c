@@ -16,10 +16,11 @@
 /* --- the BPF backend ------------------------------------------------------------------------ */
 
 static const char *const map_names[POLICY_MAP__COUNT] = {
-	[POLICY_MAP_CONFIG] = "policy_config",	   [POLICY_MAP_OF_SLOT] = "policy_of_slot",
-	[POLICY_MAP_DEFAULTS] = "policy_defaults", [POLICY_MAP_FILE_RULES] = "file_rules",
-	[POLICY_MAP_FILE_INODES] = "file_inodes",  [POLICY_MAP_NAME_GLOBS] = "name_globs",
-	[POLICY_MAP_BINSETS] = "binsets",	   [POLICY_MAP_NET_RULES] = "net_rules",
+	[POLICY_MAP_CONFIG] = "policy_config",	    [POLICY_MAP_OF_SLOT] = "policy_of_slot",
+	[POLICY_MAP_DEFAULTS] = "policy_defaults",  [POLICY_MAP_FILE_RULES] = "file_rules",
+	[POLICY_MAP_FILE_INODES] = "file_inodes",   [POLICY_MAP_NAME_GLOBS] = "name_globs",
+	[POLICY_MAP_BINSETS] = "binsets",	    [POLICY_MAP_NET_RULES] = "net_rules",
+	[POLICY_MAP_FILE_ANCHORS] = "file_anchors",
 };
 
 static const size_t key_sizes[POLICY_MAP__COUNT] = {
@@ -31,6 +32,7 @@ static const size_t key_sizes[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_NAME_GLOBS] = sizeof(struct aw_glob_key),
 	[POLICY_MAP_BINSETS] = sizeof(struct aw_binset_key),
 	[POLICY_MAP_NET_RULES] = sizeof(struct aw_net_key),
+	[POLICY_MAP_FILE_ANCHORS] = sizeof(struct aw_inode_key),
 };
 
 /* Where the generation sits in each key: first, except in the LPM key (after prefixlen). */
@@ -50,6 +52,7 @@ static const size_t val_sizes[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_NAME_GLOBS] = sizeof(struct aw_name_glob),
 	[POLICY_MAP_BINSETS] = sizeof(__u8),
 	[POLICY_MAP_NET_RULES] = sizeof(struct aw_net_val),
+	[POLICY_MAP_FILE_ANCHORS] = sizeof(struct aw_file_anchor),
 };
 
 static int bpf_update(struct policy_backend *b, enum policy_map map, const void *key,
@@ -454,7 +457,9 @@ static int write_image(struct policy_backend *b, const struct policy_image *img,
 	st->inodes = w.written;
 	st->inode_skipped = w.skipped;
 	st->records += w.written;
-	return 0;
+	err = policy_anchor__write(b, img, gen, st);
+	st->records += st->anchors;
+	return err;
 }
 
 static int switch_to(struct policy_backend *b, const struct aw_policy_config *cfg)

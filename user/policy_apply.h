@@ -30,6 +30,7 @@ enum policy_map {
 	POLICY_MAP_NAME_GLOBS,
 	POLICY_MAP_BINSETS,
 	POLICY_MAP_NET_RULES,
+	POLICY_MAP_FILE_ANCHORS,
 	POLICY_MAP__COUNT,
 };
 
@@ -62,17 +63,31 @@ void policy_backend__bpf(struct policy_backend_bpf *b, const int fd[POLICY_MAP__
 void policy_backend__bpf_free(struct policy_backend_bpf *b);
 
 struct policy_apply_stats {
-	__u32 gen;	      /* the generation now active */
-	size_t records;	      /* records written, inode entries included */
-	size_t inodes;	      /* file_inodes entries from existing files */
-	size_t inode_skipped; /* files a walk left out (over the per-request bound) */
-	size_t deleted;	      /* keys of the old generation removed */
+	__u32 gen;	       /* the generation now active */
+	size_t records;	       /* records written, inode entries included */
+	size_t inodes;	       /* file_inodes entries from existing files */
+	size_t inode_skipped;  /* files a walk left out (over the per-request bound) */
+	size_t anchors;	       /* file_anchors entries (policy_anchor.c) */
+	size_t anchor_skipped; /* directories left without one (over POLICY_ANCHORS_MAX) */
+	size_t deleted;	       /* keys of the old generation removed */
 };
 
 /* Files one inode request may enter (a walk of a large protected tree stops there). */
 #define POLICY_INODES_PER_REQ 20000
 /* file_inodes entries of one generation (the map holds two); more are skipped, counted. */
 #define POLICY_INODES_MAX 32768
+
+/* file_anchors entries of one generation (the map holds two). */
+#define POLICY_ANCHORS_MAX 8192
+
+/*
+ * The file_anchors entries of generation `gen` for the directories the image's file rules
+ * name (user/policy_anchor.c; include/agentwatch/policy.h, "Anchors"); counted in st.
+ */
+int policy_anchor__write(struct policy_backend *b, const struct policy_image *img, __u32 gen,
+			 struct policy_apply_stats *st);
+/* The anchor value of directory `dir` (its canonical name's hash state). */
+void policy_anchor__value(const char *dir, struct aw_file_anchor *a);
 
 int policy_apply(struct policy_backend *b, const struct policy_image *img,
 		 struct policy_apply_stats *st);

@@ -48,6 +48,38 @@
 // rule whatever its name. A file created later under a denied pattern is added by the kernel
 // when it is created (lsm/file_open with FMODE_CREATED), so it cannot be linked out either.
 //
+// ==== Anchors: the canonical name of a directory, whatever mount it is reached through ====
+// An inode entry covers only files that existed at apply time. A key written later in ~/.ssh,
+// read through a bind mount of ~/.ssh (or an open_tree() clone of it) made before, has a
+// path no pattern names and an inode no entry names. Anchors close that: for every file_rules
+// record holding a DENY or AUDIT reference, the applier stat()s the record's directory
+// (EXACT: the parent of its path) and, when it does not exist, its nearest existing ancestor
+// below "/", and writes `file_anchors` {gen, set, dev, ino} (key layout: aw_inode_key) =
+// struct aw_file_anchor: the hash state of that directory's canonical name as the rules spell
+// it (h = H(dir), and D() of each of its ndirs levels).
+// The kernel walks the opened file's dentries up to the root anyway (bpf/path.bpf.h); at each
+// proper ancestor it looks the dentry's inode up in file_anchors (one lookup per level: the
+// cost grows with depth, never with rules) and keeps the first (deepest) hit. A bind mount
+// and an open_tree() clone share dentries and inodes with the original, so the hit comes
+// whatever path the mount has, or none. The decision is then taken twice:
+//   1. on the path as walked (the name the agent used), with the inode entry, as above;
+//   2. on the canonical name: the hash pass starts from the anchor's state and continues over
+//      the rest of the walked path below the anchor ("/id_late" of ".../bind-ssh/id_late");
+//      skipped when the walked prefix already hashes to H(dir) (no alias: the common case);
+// and the stronger decision wins (the order of "Deciding" step 3, then the lower rule_id).
+// Anchors never allow what the walked name denies. The reference matcher decides names; the
+// kernel's decision for a file reached through an alias equals
+// policy_image__decide_file_alias(walked path, canonical dir, rest) (user/policy_image.h),
+// which the differential test checks with real directories.
+// Example: HOME=/home/ada, rule ssh-keys "${HOME}/.ssh/**/*" (SUBTREE D("/home/ada/.ssh")),
+// ~/.ssh is inode (8:1, 4242) and is bind-mounted on /mnt/s. Applied as generation 7, set 1:
+//   file_anchors[{7, 1, 4242, 8:1}] = {h = H("/home/ada/.ssh"), ndirs 3,
+//                                      dirs = {D(""), D("/home"), D("/home/ada")}}
+// The user then writes ~/.ssh/id_new; cat /mnt/s/id_new walks "id_new", then the .ssh dentry
+// (the bind mount's root): hit, rest "/id_new". Pass 1 on "/mnt/s/id_new" matches nothing;
+// pass 2 hashes "/id_new" from H("/home/ada/.ssh"), so SUBTREE D("/home/ada/.ssh") hits:
+// -EPERM, rule ssh-keys, and the event names /mnt/s/id_new.
+//
 // ==== Values: a few rule references per key ====
 // struct aw_rule_val holds up to AW_RULE_REFS references. The compiler merges identical ones and
 // rejects a key that would need more. A reference applies when (ref.access & requested) != 0
@@ -245,6 +277,15 @@ struct aw_inode_key {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct aw_inode_key) == 24, "aw_inode_key wire size");
+
+/* file_anchors value (key: aw_inode_key of the directory): see "Anchors" above. */
+struct aw_file_anchor {
+	__u64 h;     /* H(dir): the hash state before the rest's first '/' */
+	__u32 ndirs; /* '/' characters in dir: its directory levels */
+	__u32 pad;
+	__u64 dirs[AW_POLICY_LEVELS]; /* D() of level i: dirs[0] = D(""), the root */
+};
+_Static_assert(sizeof(struct aw_file_anchor) == 408, "aw_file_anchor wire size");
 
 /* name_globs key: AW_FK_CHILD_GLOB values name globs by index + 1. */
 struct aw_glob_key {

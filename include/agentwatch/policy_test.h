@@ -37,7 +37,13 @@ struct aw_policy_query {
 	__u32 rule_id;
 	__u32 pad2;
 	char path[4096]; /* canonical path, path_len bytes, no NUL needed */
+	/* in: the path reached through an alias of an anchored directory (policy.h, "Anchors"):
+	 * its last anchor_len bytes ("/rest") lie below the directory (anchor_dev, anchor_ino);
+	 * anchor_len 0: no anchor */
+	__u32 anchor_len;
+	__u32 anchor_dev;
+	__u64 anchor_ino;
 };
-_Static_assert(sizeof(struct aw_policy_query) == 4176, "aw_policy_query wire size");
+_Static_assert(sizeof(struct aw_policy_query) == 4192, "aw_policy_query wire size");
 
 #endif /* AGENTWATCH_POLICY_TEST_H */

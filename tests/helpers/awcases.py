@@ -499,10 +499,6 @@ def read_jsonl(path):
 # gap that still fails is reported as SKIP with its reason, never as a pass; one that starts to
 # pass is reported as PASS and must then be taken off this list.
 KNOWN_GAPS = {
-    "alias-late-key-bind-mount": "a file created after the policy was applied, read through a "
-    "bind mount: only files that existed at apply time get inode entries",
-    "alias-late-key-open-tree": "the same through a detached open_tree(OPEN_TREE_CLONE) mount, "
-    "which no hook gates",
     "alias-hardlink-premade-dotenv": "`**/.env*` rules (UNDER_* keys) get no inode entries, so "
     "a hardlink made before the agent started escapes them",
     "net-raw-socket-udp": "raw sockets bypass the sock_addr hooks; no socket_create or "
