@@ -25,6 +25,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define AW_AF_INET  2
 #define AW_AF_INET6 10
+#define AW_SOCK_RAW 3 /* enum sock_type: not in BTF as a macro */
 
 /* --- process lifecycle ------------------------------------------------------------------- */
 
@@ -1121,7 +1122,7 @@ static __always_inline int aw_lsm_net(struct socket *sock, struct sockaddr *addr
 	struct aw_agent *agent = aw_agent_of_current();
 	struct aw_match_state *m;
 	__u16 family, port = 0;
-	__u32 w[4] = {}, proto;
+	__u32 w[4] = {}, proto, dport;
 	struct aw_net_event *e;
 	struct aw_event_buf *ev;
 	__u32 evflags = 0, rule = 0;
@@ -1148,7 +1149,14 @@ static __always_inline int aw_lsm_net(struct socket *sock, struct sockaddr *addr
 		return 0;
 	}
 	proto = BPF_CORE_READ(sock, sk, sk_protocol) == 17 ? AW_PROTO_UDP : AW_PROTO_TCP;
-	if (!aw_policy_query_net(agent->slot, w, port, proto) || !(m = aw_match_result()))
+	dport = port;
+	if (BPF_CORE_READ(sock, type) == AW_SOCK_RAW) {
+		/* A raw socket: the kernel routes by this address, but the port (and, for UDP
+		 * or TCP built by hand, the protocol header) is user data: every port. */
+		dport = AW_PORT_ANY;
+		port = 0;
+	}
+	if (!aw_policy_query_net(agent->slot, w, dport, proto) || !(m = aw_match_result()))
 		return 0;
 	if (m->r_action != AW_ACT_DENY)
 		return 0;

@@ -680,11 +680,11 @@ static __always_inline bool aw_policy_decide_path(struct aw_match_state *m, __u3
 }
 
 /*
- * Decide an egress to `addr` (16 bytes; IPv4 in the ::ffff:a.b.c.d form), `port` (host order),
- * protocol bit AW_PROTO_TCP or AW_PROTO_UDP.
+ * Decide an egress to `addr` (16 bytes; IPv4 in the ::ffff:a.b.c.d form), `port` (host order,
+ * or AW_PORT_ANY for a raw socket), protocol bit AW_PROTO_TCP or AW_PROTO_UDP.
  */
 static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32 set,
-						 const __u8 *addr, __u16 port, __u8 proto,
+						 const __u8 *addr, __u32 port, __u8 proto,
 						 struct aw_decision *d)
 {
 	struct aw_net_key key = {.prefixlen = 64 + 128, .gen = m->gen, .set = set};
@@ -703,7 +703,7 @@ static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32
 
 		if (!ref.rule_id)
 			break;
-		if (port < ref.port_lo || port > ref.port_hi || !(ref.protos & proto))
+		if (!aw_net_ref_applies(&ref, port, proto))
 			continue;
 		if (ref.action == AW_ACT_ALLOW) {
 			any_allow = true;
@@ -773,7 +773,8 @@ __noinline int aw_policy_path_pass(__u32 set, __u32 canonical)
 	return 1;
 }
 
-__noinline int aw_policy_path(__u32 slot)
+/* Inlined into each caller: one more global function frame would not fit the stack. */
+static __always_inline int aw_policy_path(__u32 slot)
 {
 	struct aw_match_state *m = aw_match_state();
 	__u32 set;
@@ -819,18 +820,12 @@ __noinline int aw_policy_net(__u32 slot, __u32 port, __u32 proto)
 	return 1;
 }
 
-/* An anchor a walk hit: the directory (dev, ino); the rest below it starts at off. */
-struct aw_anchor_hit {
-	__u32 found;
-	__u32 off;
-	__u32 dev;
-	__u32 pad;
-	__u64 ino;
-};
-
+/*
+ * Decide the path at `off`. The anchor fields (m->q_anchor*) come from the walk
+ * (aw_path_resolve_anchored) or the test query, set by the caller just before.
+ */
 static __always_inline int aw_policy_query_path(__u32 slot, __u32 off, __u32 access, __u32 dev,
-						__u64 ino, __u32 list,
-						const struct aw_anchor_hit *hit)
+						__u64 ino, __u32 list)
 {
 	struct aw_match_state *m = aw_match_state();
 
@@ -841,65 +836,62 @@ static __always_inline int aw_policy_query_path(__u32 slot, __u32 off, __u32 acc
 	m->q_dev = dev;
 	m->q_ino = ino;
 	m->q_list = list;
-	m->q_anchor = hit->found;
-	m->q_anchor_off = hit->off;
-	m->q_anchor_dev = hit->dev;
-	m->q_anchor_ino = hit->ino;
+	if (m->q_anchor_off > AW_PATH_SCRATCH)
+		m->q_anchor = 0;
 	return aw_policy_path(slot);
 }
 
-/* A path walk that also looks up each proper ancestor's inode in file_anchors. */
-struct aw_anchor_walk {
-	struct aw_path_walk w;
-	__u32 gen;
-	__u32 set;
-	struct aw_anchor_hit hit;
-};
-
+/*
+ * One step of a path walk that also looks up each proper ancestor's inode in file_anchors
+ * ({m->gen, m->set}) and keeps the first hit in m->q_anchor*.
+ */
 static long aw_anchor_step(__u32 i, void *ctx)
 {
-	struct aw_anchor_walk *a = ctx;
-	struct dentry *dentry = a->w.dentry;
+	struct aw_path_walk *w = ctx;
+	struct aw_match_state *m = aw_match_state();
+	struct dentry *dentry = w->dentry;
 	struct inode *inode;
 
 	/* off below the end: a component was written, so this dentry is an ancestor */
-	if (!a->hit.found && a->w.off < AW_PATH_SCRATCH) {
+	if (m && !m->q_anchor && w->off < AW_PATH_SCRATCH) {
 		inode = BPF_CORE_READ(dentry, d_inode);
 		if (inode) {
-			struct aw_inode_key key = {.gen = a->gen, .set = a->set};
+			struct aw_inode_key key = {.gen = m->gen, .set = m->set};
 
 			key.ino = BPF_CORE_READ(inode, i_ino);
 			key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 			if (bpf_map_lookup_elem(&file_anchors, &key)) {
-				a->hit.found = 1;
-				a->hit.off = a->w.off;
-				a->hit.dev = key.dev;
-				a->hit.ino = key.ino;
+				m->q_anchor = 1;
+				m->q_anchor_off = w->off;
+				m->q_anchor_dev = key.dev;
+				m->q_anchor_ino = key.ino;
 			}
 		}
 	}
-	return aw_path_step(i, &a->w);
+	return aw_path_step(i, w);
 }
 
 /*
- * aw_path_resolve_dm() for a decision of policy set `set`: the same path, and in *hit the
- * deepest ancestor directory with a file_anchors entry. One lookup per level.
+ * aw_path_resolve_dm() for a decision of policy set `set` (m from aw_policy_begin): the same
+ * path, and in m->q_anchor* the deepest ancestor directory with a file_anchors entry. One
+ * lookup per level.
  */
-static __always_inline __u32 aw_path_resolve_anchored(struct dentry *dentry,
+static __always_inline __u32 aw_path_resolve_anchored(struct aw_match_state *m,
+						      struct dentry *dentry,
 						      struct vfsmount *vfsmnt,
-						      struct aw_path_buf *buf, __u32 gen, __u32 set,
-						      bool *truncated, struct aw_anchor_hit *hit)
+						      struct aw_path_buf *buf, __u32 set,
+						      bool *truncated)
 {
-	struct aw_anchor_walk a = {.gen = gen, .set = set};
-	__u32 off;
+	struct aw_path_walk w;
 
-	aw_path_walk_init(&a.w, dentry, vfsmnt, AW_PATH_BUF_FILE);
-	bpf_loop(AW_PATH_DEPTH, aw_anchor_step, &a, 0);
-	off = aw_path_walk_finish(&a.w, buf, truncated);
-	*hit = a.hit;
-	if (hit->off > AW_PATH_SCRATCH)
-		hit->found = 0;
-	return off;
+	m->set = set;
+	m->q_anchor = 0;
+	m->q_anchor_off = 0;
+	m->q_anchor_dev = 0;
+	m->q_anchor_ino = 0;
+	aw_path_walk_init(&w, dentry, vfsmnt, AW_PATH_BUF_FILE);
+	bpf_loop(AW_PATH_DEPTH, aw_anchor_step, &w, 0);
+	return aw_path_walk_finish(&w, buf, truncated);
 }
 
 /* addr: the destination, 16 bytes, IPv4 in the ::ffff:a.b.c.d form. */

@@ -26,7 +26,6 @@ static __always_inline int decide_query(void)
 {
 	struct aw_path_buf *buf = aw_path_buf();
 	struct aw_decision d = {};
-	struct aw_anchor_hit hit;
 	struct aw_policy_query *q;
 	struct aw_match_state *m;
 	__u32 set, len, off, zero = 0;
@@ -43,7 +42,9 @@ static __always_inline int decide_query(void)
 		__u32 a[4];
 
 		__builtin_memcpy(a, q->addr, 16);
-		if (!aw_policy_query_net(q->slot, a, q->port, q->proto))
+		/* AW_PROTO_ANY: a raw socket, decided for every port */
+		if (!aw_policy_query_net(
+			    q->slot, a, q->proto == AW_PROTO_ANY ? AW_PORT_ANY : q->port, q->proto))
 			return 0;
 	} else {
 		len = q->path_len;
@@ -53,12 +54,11 @@ static __always_inline int decide_query(void)
 		bpf_probe_read_kernel(&buf->data[off & (AW_PATH_SCRATCH - 1)],
 				      len & (AW_PATH_SCRATCH - 1), q->path);
 		/* An alias: the last anchor_len bytes are the rest below anchor (dev, ino). */
-		hit.found = q->anchor_len && q->anchor_len <= len;
-		hit.off = AW_PATH_SCRATCH - (q->anchor_len & (AW_PATH_SCRATCH - 1));
-		hit.dev = q->anchor_dev;
-		hit.pad = 0;
-		hit.ino = q->anchor_ino;
-		if (!aw_policy_query_path(q->slot, off, q->access, q->dev, q->ino, q->list, &hit))
+		m->q_anchor = q->anchor_len && q->anchor_len <= len;
+		m->q_anchor_off = AW_PATH_SCRATCH - (q->anchor_len & (AW_PATH_SCRATCH - 1));
+		m->q_anchor_dev = q->anchor_dev;
+		m->q_anchor_ino = q->anchor_ino;
+		if (!aw_policy_query_path(q->slot, off, q->access, q->dev, q->ino, q->list))
 			return 0;
 	}
 	m = aw_match_result();

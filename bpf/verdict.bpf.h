@@ -38,7 +38,6 @@ static __always_inline void aw_verdict_path(struct aw_agent *agent, struct dentr
 					    bool default_applies, struct aw_verdict *v)
 {
 	struct aw_policy_defaults *defs;
-	struct aw_anchor_hit hit;
 	struct aw_match_state *m;
 	struct aw_path_buf *buf;
 	__u32 set;
@@ -54,9 +53,9 @@ static __always_inline void aw_verdict_path(struct aw_agent *agent, struct dentr
 	buf = aw_path_buf();
 	if (!m || !buf)
 		return;
-	v->off = aw_path_resolve_anchored(dentry, mnt, buf, m->gen, set, &v->truncated, &hit);
+	v->off = aw_path_resolve_anchored(m, dentry, mnt, buf, set, &v->truncated);
 	v->resolved = true;
-	if (!aw_policy_query_path(agent->slot, v->off, access, dev, ino, list, &hit))
+	if (!aw_policy_query_path(agent->slot, v->off, access, dev, ino, list))
 		return;
 	m = aw_match_result();
 	if (!m)

@@ -33,7 +33,7 @@ static __u64 fingerprint(__u64 tag, __u32 set, __u64 a, __u64 b)
 	return h ? h : 1; /* 0 marks an empty slot */
 }
 
-/* Insert fp; false when it was there already. */
+/* Insert fp; *added is false when it was there already. */
 static int seen_add(struct anchor_seen *s, __u64 fp, bool *added)
 {
 	size_t i;
@@ -108,11 +108,15 @@ void policy_anchor__value(const char *dir, struct aw_file_anchor *a)
 	a->h = h;
 }
 
-/* Write the anchor of `dir` (or of its nearest existing ancestor) for `set`. */
-static int anchor_dir(struct policy_backend *b, struct anchor_seen *seen, __u32 gen, __u32 set,
-		      char *dir, struct policy_apply_stats *st)
+struct anchor_walk {
+	struct anchor_seen seen;
+	policy_anchor_fn fn;
+	void *ctx;
+};
+
+/* Hand the anchor of `dir` (or of its nearest existing ancestor) for `set` to fn. */
+static int anchor_dir(struct anchor_walk *w, __u32 set, char *dir)
 {
-	struct aw_inode_key key = {.gen = gen, .set = set};
 	struct aw_file_anchor val;
 	struct stat sb;
 	bool added;
@@ -120,7 +124,7 @@ static int anchor_dir(struct policy_backend *b, struct anchor_seen *seen, __u32 
 	int err;
 
 	while (dir[0]) {
-		err = seen_add(seen, fingerprint(1, set, policy_hash__str(dir), 0), &added);
+		err = seen_add(&w->seen, fingerprint(1, set, policy_hash__str(dir), 0), &added);
 		if (err || !added)
 			return err; /* this name (and so its ancestors) was handled */
 		if (stat(dir, &sb) == 0)
@@ -134,28 +138,18 @@ static int anchor_dir(struct policy_backend *b, struct anchor_seen *seen, __u32 
 	}
 	if (!dir[0] || !S_ISDIR(sb.st_mode))
 		return 0;
-	key.ino = sb.st_ino;
-	key.dev = policy_apply__kernel_dev(sb.st_dev);
-	err = seen_add(seen, fingerprint(2, set, key.ino, key.dev), &added);
+	err = seen_add(&w->seen, fingerprint(2, set, sb.st_ino, sb.st_dev), &added);
 	if (err || !added)
 		return err;
 	policy_anchor__value(dir, &val);
 	if (val.ndirs > AW_PATH_DEPTH)
 		return 0; /* deeper than the kernel's walk keeps */
-	if (st->anchors >= POLICY_ANCHORS_MAX) {
-		st->anchor_skipped++;
-		return 0;
-	}
-	err = b->update(b, POLICY_MAP_FILE_ANCHORS, &key, &val);
-	if (!err)
-		st->anchors++;
-	return err;
+	return w->fn(w->ctx, set, dir, policy_apply__kernel_dev(sb.st_dev), sb.st_ino, &val);
 }
 
-int policy_anchor__write(struct policy_backend *b, const struct policy_image *img, __u32 gen,
-			 struct policy_apply_stats *st)
+int policy_anchor__each(const struct policy_image *img, policy_anchor_fn fn, void *ctx)
 {
-	struct anchor_seen seen = {};
+	struct anchor_walk w = {.fn = fn, .ctx = ctx};
 	char dir[PATH_MAX];
 	size_t i;
 	int err = 0;
@@ -177,8 +171,39 @@ int policy_anchor__write(struct policy_backend *b, const struct policy_image *im
 		}
 		if (dir[0] != '/')
 			continue; /* "" is the root: never an anchor */
-		err = anchor_dir(b, &seen, gen, rec->key.set, dir, st);
+		err = anchor_dir(&w, rec->key.set, dir);
 	}
-	free(seen.slots);
+	free(w.seen.slots);
 	return err;
+}
+
+struct anchor_writer {
+	struct policy_backend *b;
+	__u32 gen;
+	struct policy_apply_stats *st;
+};
+
+static int write_anchor(void *ctx, __u32 set, const char *dir, __u32 dev, __u64 ino,
+			const struct aw_file_anchor *val)
+{
+	struct anchor_writer *w = ctx;
+	struct aw_inode_key key = {.gen = w->gen, .set = set, .ino = ino, .dev = dev};
+	int err;
+
+	if (w->st->anchors >= POLICY_ANCHORS_MAX) {
+		w->st->anchor_skipped++;
+		return 0;
+	}
+	err = w->b->update(w->b, POLICY_MAP_FILE_ANCHORS, &key, val);
+	if (!err)
+		w->st->anchors++;
+	return err;
+}
+
+int policy_anchor__write(struct policy_backend *b, const struct policy_image *img, __u32 gen,
+			 struct policy_apply_stats *st)
+{
+	struct anchor_writer w = {.b = b, .gen = gen, .st = st};
+
+	return policy_anchor__each(img, write_anchor, &w);
 }

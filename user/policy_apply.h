@@ -81,9 +81,14 @@ struct policy_apply_stats {
 #define POLICY_ANCHORS_MAX 8192
 
 /*
- * The file_anchors entries of generation `gen` for the directories the image's file rules
- * name (user/policy_anchor.c; include/agentwatch/policy.h, "Anchors"); counted in st.
+ * The anchors of the directories the image's file rules name, as they exist now
+ * (user/policy_anchor.c; include/agentwatch/policy.h, "Anchors"): fn is called once per
+ * (set, directory inode), with the kernel's dev_t encoding; a non-zero return stops the walk.
  */
+typedef int (*policy_anchor_fn)(void *ctx, __u32 set, const char *dir, __u32 dev, __u64 ino,
+				const struct aw_file_anchor *val);
+int policy_anchor__each(const struct policy_image *img, policy_anchor_fn fn, void *ctx);
+/* Their file_anchors entries under generation `gen`, counted in st. */
 int policy_anchor__write(struct policy_backend *b, const struct policy_image *img, __u32 gen,
 			 struct policy_apply_stats *st);
 /* The anchor value of directory `dir` (its canonical name's hash state). */

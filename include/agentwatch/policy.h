@@ -67,10 +67,11 @@
 //      the rest of the walked path below the anchor ("/id_late" of ".../bind-ssh/id_late");
 //      skipped when the walked prefix already hashes to H(dir) (no alias: the common case);
 // and the stronger decision wins (the order of "Deciding" step 3, then the lower rule_id).
-// Anchors never allow what the walked name denies. The reference matcher decides names; the
-// kernel's decision for a file reached through an alias equals
-// policy_image__decide_file_alias(walked path, canonical dir, rest) (user/policy_image.h),
-// which the differential test checks with real directories.
+// Anchors never allow what the walked name denies. The reference matcher decides names; for a
+// file reached through an alias it takes the kernel's decision with
+// policy_image__decide_file_alias(walked path, length of the rest, canonical dir), and
+// policy_anchor__each() (user/policy_apply.h) lists the anchors an apply writes; the
+// differential test (tests/bpf/policy_match.sh) checks both against the kernel.
 // Example: HOME=/home/ada, rule ssh-keys "${HOME}/.ssh/**/*" (SUBTREE D("/home/ada/.ssh")),
 // ~/.ssh is inode (8:1, 4242) and is bind-mounted on /mnt/s. Applied as generation 7, set 1:
 //   file_anchors[{7, 1, 4242, 8:1}] = {h = H("/home/ada/.ssh"), ndirs 3,
@@ -335,6 +336,25 @@ struct aw_net_val {
 	struct aw_net_ref refs[AW_NET_REFS];
 };
 _Static_assert(sizeof(struct aw_net_val) == 96, "aw_net_val wire size");
+
+/*
+ * The port of a raw IP socket's packet (SOCK_RAW): user data the kernel does not look at, so
+ * it is decided as every port of every protocol: a DENY or AUDIT reference of the address
+ * applies whatever its ports and protocols, an ALLOW only when it covers all of them. The
+ * address is the kernel's copy of the destination (sendmsg's msg_name, connect's address).
+ */
+#define AW_PORT_ANY 0x10000U
+
+static inline int aw_net_ref_applies(const struct aw_net_ref *ref, __u32 port, __u8 proto)
+{
+	if (port == AW_PORT_ANY) {
+		if (ref->action == AW_ACT_ALLOW)
+			return ref->port_lo == 0 && ref->port_hi == 65535 &&
+			       (ref->protos & AW_PROTO_ANY) == AW_PROTO_ANY;
+		return (ref->protos & AW_PROTO_ANY) != 0;
+	}
+	return port >= ref->port_lo && port <= ref->port_hi && (ref->protos & proto);
+}
 
 /*
  * 64-bit FNV-1a, the one hash both sides use for paths and names. mix() folds a length and a

@@ -28,7 +28,7 @@ struct aw_policy_query {
 	__u64 exe_hash; /* H(executable path) of the task asking */
 	__u8 addr[16];	/* IPv4 as ::ffff:a.b.c.d */
 	__u16 port;
-	__u8 proto; /* AW_PROTO_TCP or AW_PROTO_UDP */
+	__u8 proto; /* AW_PROTO_TCP or AW_PROTO_UDP; AW_PROTO_ANY: a raw socket (AW_PORT_ANY) */
 	__u8 pad;
 	/* out */
 	__u32 applied; /* 0 when no policy applies to the slot */

@@ -456,7 +456,8 @@ def cases(env):
         out.append(Case(name, (lambda f, k, a, h, port: lambda: A.net_op(f, k, a, port, h))(
             fam, kind, addr, how, p + i), rule=MD, ev=ev_net(evip, p + i), baseline=base))
     out += [
-        Case("net-raw-socket-udp", raw_udp(MD4, p + 11), rule=MD, ev=ev_net(MD4, p + 11)),
+        # a raw socket's port is user data: decided (and reported) as every port, port 0
+        Case("net-raw-socket-udp", raw_udp(MD4, p + 11), rule=MD, ev=ev_net(MD4, 0)),
         Case("net-outside-socket-udp", outside_socket("udp", MD4, p + 12), rule=MD,
              ev=ev_net(MD4, p + 12)),
         Case("net-outside-socket-tcp", outside_socket("tcp", MD4, p + 13), rule=MD,
