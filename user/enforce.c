@@ -236,6 +236,8 @@ const char *enforce__rule_name(const struct enforce *e, __u32 rule_id)
 		return "execProtections.denyAgentWritten";
 	case AW_RULE_MEMFD:
 		return "execProtections.denyMemfd";
+	case AW_RULE_RAW_PACKETS:
+		return "network.rawPackets";
 	}
 	if (rule_id >= AW_RULE_SYSCALL_CLASS(0) && rule_id < AW_RULE_SYSCALL_CLASS(32)) {
 		const char *cls = policy_sc__name(rule_id - AW_RULE_SYSCALL_CLASS(0));

@@ -160,6 +160,7 @@
 #define AW_RULE_DEFAULT	      0xffffffffU /* rule_id of a default-posture decision */
 #define AW_RULE_AGENT_WRITTEN 0xfffffffeU /* AW_DEF_DENY_AGENT_WRITTEN_EXEC refused it */
 #define AW_RULE_MEMFD	      0xfffffffdU /* AW_DEF_DENY_MEMFD_EXEC refused it */
+#define AW_RULE_RAW_PACKETS   0xfffffffcU /* AW_DEF_DENY_RAW_PACKETS refused it */
 /* Syscall class denials name the class, not a rule: AW_RULE_SYSCALL_CLASS(bit of AW_SC_*). */
 #define AW_RULE_SYSCALL_CLASS(bit) (0xffffff00U + (bit))
 
@@ -238,6 +239,15 @@ _Static_assert(sizeof(struct aw_policy_defaults) == 16, "aw_policy_defaults wire
 #define AW_DEF_REQUIRE_LSM	       (1U << 2) /* refuse to apply without BPF-LSM */
 #define AW_DEF_AUDIT_MODE	       (1U << 3) /* default-posture denies only "would block" */
 #define AW_DEF_FALLBACK_KILL	       (1U << 4) /* where the kernel cannot deny: SIGKILL, not audit */
+/*
+ * Some egress is denied (an enforcing policy has a network deny rule or default): no packets
+ * whose destination the kernel cannot see, so no rule can be checked. Refused at socket_create
+ * (AF_PACKET; SOCK_RAW with IPPROTO_RAW, which implies IP_HDRINCL), socket_setsockopt (IP_HDRINCL,
+ * IPV6_HDRINCL) and, for such sockets made outside the agent, socket_connect and socket_sendmsg;
+ * rule_id AW_RULE_RAW_PACKETS. Raw sockets of a protocol without IP_HDRINCL are decided by
+ * address (AW_PORT_ANY).
+ */
+#define AW_DEF_DENY_RAW_PACKETS (1U << 5)
 
 struct aw_policy_set_key {
 	__u32 gen;
