@@ -14,7 +14,7 @@
 #include "observe.h"
 #include "observe.skel.h"
 
-#define OBSERVE_MAX_LINKS 32
+#define OBSERVE_MAX_LINKS 64 /* at least the number of programs in observe.bpf.c */
 
 struct observe {
 	struct aw_observe *skel;

@@ -108,6 +108,9 @@
 // the longest match, the compiler copies every rule of a shorter covering prefix into each
 // longer entry: one lookup finds every rule that can apply. A value holds up to AW_NET_REFS
 // {port range, protocol, action, rule_id} and the same deciding order as files.
+// Raw IP sockets are decided on the kernel's copy of the destination address for every port and
+// protocol (AW_PORT_ANY below); packets whose destination is user data (AF_PACKET, IP_HDRINCL)
+// are refused outright where some egress is denied (AW_DEF_DENY_RAW_PACKETS).
 //
 // ==== Syscall classes ====
 // policy_defaults {gen, set}.syscall_deny is the bitmask of AW_SC_* classes denied, and
