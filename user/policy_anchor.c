@@ -20,15 +20,19 @@
 #include "policy_apply.h"
 #include "policy_pattern.h"
 
-/* Names and inodes already handled, as 64-bit fingerprints in an open-addressing set. */
+/*
+ * Names and inodes already handled, and names found missing, as 64-bit fingerprints in an
+ * open-addressing set.
+ */
 struct anchor_seen {
 	__u64 *slots;
 	size_t cap, n;
 };
 
-static __u64 fingerprint(__u64 tag, __u32 set, __u64 a, __u64 b)
+/* tag: 1 a name handled for `set`, 2 a directory inode anchored for `set`, 3 a missing name */
+static __u64 fingerprint(__u32 tag, __u32 set, __u64 a, __u64 b)
 {
-	__u64 h = aw_hash_mix(tag ^ set, a, b);
+	__u64 h = aw_hash_mix((__u64)tag << 32 | set, a, b);
 
 	return h ? h : 1; /* 0 marks an empty slot */
 }
@@ -65,6 +69,18 @@ static int seen_add(struct anchor_seen *s, __u64 fp, bool *added)
 	s->n++;
 	*added = true;
 	return 0;
+}
+
+static bool seen_has(const struct anchor_seen *s, __u64 fp)
+{
+	size_t i;
+
+	if (!s->cap)
+		return false;
+	for (i = fp & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
+		if (s->slots[i] == fp)
+			return true;
+	return false;
 }
 
 static bool refs_decide(const struct aw_rule_ref *refs)
@@ -124,16 +140,34 @@ static int anchor_dir(struct anchor_walk *w, __u32 set, char *dir)
 	int err;
 
 	while (dir[0]) {
+		bool parent_missing = false;
+
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			__u64 parent;
+
+			*slash = '\0';
+			parent = policy_hash__str(dir);
+			*slash = '/';
+			parent_missing = seen_has(&w->seen, fingerprint(3, 0, parent, 0));
+			/* missing too, and what is above it was handled: the common case of many
+			 * rules under one missing tree, without a stat() or an insertion each */
+			if (parent_missing && seen_has(&w->seen, fingerprint(1, set, parent, 0)))
+				return 0;
+		}
 		err = seen_add(&w->seen, fingerprint(1, set, policy_hash__str(dir), 0), &added);
 		if (err || !added)
 			return err; /* this name (and so its ancestors) was handled */
-		if (stat(dir, &sb) == 0)
-			break;
-		if (errno != ENOENT && errno != ENOTDIR)
-			return 0; /* unreadable: the name alone still matches */
-		slash = strrchr(dir, '/');
-		if (!slash)
-			return 0;
+		/* Below a directory found missing: no stat() */
+		if (!parent_missing) {
+			if (stat(dir, &sb) == 0)
+				break;
+			if (errno != ENOENT && errno != ENOTDIR)
+				return 0; /* unreadable: the name alone still matches */
+		}
+		err = seen_add(&w->seen, fingerprint(3, 0, policy_hash__str(dir), 0), &added);
+		if (err || !slash)
+			return err;
 		*slash = '\0';
 	}
 	if (!dir[0] || !S_ISDIR(sb.st_mode))

@@ -116,6 +116,7 @@ static __u64 fnv(const char *s, size_t n)
 }
 
 struct seen {
+	__u32 set; /* the set every anchor must be of (0: 1) */
 	int n;
 	char dirs[8][PATH_MAX];
 	struct aw_file_anchor vals[8];
@@ -127,7 +128,7 @@ static int collect(void *ctx, __u32 set, const char *dir, __u32 dev, __u64 ino,
 {
 	struct seen *s = ctx;
 
-	assert_int_equal(set, 1);
+	assert_int_equal(set, s->set ? s->set : 1);
 	assert_true(s->n < 8);
 	snprintf(s->dirs[s->n], PATH_MAX, "%s", dir);
 	s->vals[s->n] = *val;
@@ -177,6 +178,55 @@ static void test_anchored_directories(void **state)
 	assert_true(s.inos[i_home] == st.st_ino);
 	check_value(ssh, &s.vals[i_ssh]);
 	check_value(f->home, &s.vals[i_home]);
+}
+
+/*
+ * Many rules below directories that do not exist: each tree is anchored once, on its nearest
+ * existing ancestor (~ for ~/gone/..., ~/.ssh for ~/.ssh/sub/...), whatever the order. Set 2:
+ * what the applier remembers per set must not be taken for what it remembers per name.
+ */
+static void test_missing_trees(void **state)
+{
+	static const char missing[] = "apiVersion: agentwatch.dev/v1\n"
+				      "kind: AgentPolicy\n"
+				      "metadata: {name: missing}\n"
+				      "spec:\n"
+				      "  files:\n"
+				      "    - {name: a, path: \"${HOME}/gone/a/**\", action: deny}\n"
+				      "    - {name: b, path: \"${HOME}/gone/b/*.pem\", action: "
+				      "deny}\n"
+				      "    - {name: c, path: \"${HOME}/gone/a/deep/x\", action: "
+				      "audit}\n"
+				      "    - {name: d, path: \"${HOME}/.ssh/sub/**\", action: "
+				      "deny}\n"
+				      "    - {name: e, path: \"${HOME}/gone/c/d/e/**\", action: "
+				      "deny}\n";
+	struct fixture *f = *state;
+	struct policy_agent agent = {
+		.name = "claude", .slot = 1, .home = f->home, .workspace = f->ws};
+	struct policy_errors errs = {0};
+	struct policy_collection c;
+	struct policy_image *img = policy_image__new();
+	struct seen s = {.set = 2};
+	char ssh[PATH_MAX + 8];
+	int i_ssh;
+
+	assert_non_null(img);
+	policy_collection__init(&c);
+	assert_int_equal(
+		policy_collection__parse(&c, "missing.yaml", missing, strlen(missing), &errs), 0);
+	assert_int_equal(policy_image__compile(img, &c, 2, &agent, &errs), 0);
+	assert_int_equal(policy_anchor__each(img, collect, &s), 0);
+	snprintf(ssh, sizeof(ssh), "%s/.ssh", f->home);
+	assert_int_equal(s.n, 2);
+	i_ssh = strcmp(s.dirs[0], ssh) == 0 ? 0 : 1;
+	assert_string_equal(s.dirs[i_ssh], ssh);
+	assert_string_equal(s.dirs[1 - i_ssh], f->home);
+	check_value(ssh, &s.vals[i_ssh]);
+	check_value(f->home, &s.vals[1 - i_ssh]);
+	policy_image__free(img);
+	policy_collection__free(&c);
+	policy_errors__free(&errs);
 }
 
 static __u32 rule_id(const struct fixture *f, const char *name)
@@ -267,6 +317,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_anchored_directories),
+		cmocka_unit_test(test_missing_trees),
 		cmocka_unit_test(test_alias_decisions),
 		cmocka_unit_test(test_raw_socket_any_port),
 	};
