@@ -23,8 +23,15 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define AW_AF_INET  2
-#define AW_AF_INET6 10
+#define AW_AF_INET	2
+#define AW_AF_INET6	10
+#define AW_AF_PACKET	17
+#define AW_SOCK_RAW	3 /* enum sock_type */
+#define AW_IPPROTO_RAW	255
+#define AW_SOL_IP	0
+#define AW_IP_HDRINCL	3
+#define AW_SOL_IPV6	41
+#define AW_IPV6_HDRINCL 36
 
 /* --- process lifecycle ------------------------------------------------------------------- */
 
@@ -1097,6 +1104,85 @@ int BPF_PROG(lsm_file_mprotect, struct vm_area_struct *vma, unsigned long reqpro
 }
 
 /*
+ * Packets whose destination the kernel does not see (AF_PACKET frames, IP headers the caller
+ * writes: IPPROTO_RAW, IP_HDRINCL): refused to an agent whose policy denies some egress
+ * (AW_DEF_DENY_RAW_PACKETS), since no network rule can be checked on them. Reported as a Kernel
+ * Activity event of the syscall, rule AW_RULE_RAW_PACKETS.
+ */
+static __always_inline int aw_raw_packets(void)
+{
+	struct aw_agent *agent = aw_agent_of_current();
+	struct aw_policy_defaults *defs;
+	struct aw_syscall_event *e;
+	struct aw_match_state *m;
+	struct aw_event_buf *ev;
+	struct task_struct *task;
+	struct pt_regs *regs;
+	__u32 set;
+
+	if (!agent)
+		return 0;
+	m = aw_policy_begin(agent->slot, &set);
+	if (!m)
+		return 0;
+	defs = aw_policy_defaults_of(m->gen, set);
+	if (!defs || !(defs->flags & AW_DEF_DENY_RAW_PACKETS))
+		return 0;
+	ev = aw_event_scratch();
+	if (ev) {
+		task = (struct task_struct *)bpf_get_current_task_btf();
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		e = (void *)ev->data;
+		aw_fill_hdr(&e->hdr, AW_EV_SYSCALL);
+		e->hdr.flags = AW_EVF_DENIED;
+		aw_fill_task(&e->task, agent);
+		e->task.ppid = aw_task_ppid(task);
+		e->nr = AW_SYSCALL_NR(regs);
+		e->rule_id = AW_RULE_RAW_PACKETS;
+		e->args[0] = AW_SYSCALL_ARG0(regs);
+		e->args[1] = AW_SYSCALL_ARG1(regs);
+		e->args[2] = AW_SYSCALL_ARG2(regs);
+		aw_submit(ev, sizeof(*e));
+	}
+	return AW_LSM_DENY;
+}
+
+/* A socket (made anywhere) whose packets' destination is user data. */
+static __always_inline bool aw_raw_packet_socket(struct socket *sock)
+{
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+
+	if (!sk)
+		return false;
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AW_AF_PACKET)
+		return true;
+	return BPF_CORE_READ(sock, type) == AW_SOCK_RAW &&
+	       BPF_CORE_READ(sk, sk_protocol) == AW_IPPROTO_RAW;
+}
+
+SEC("lsm/socket_create")
+int BPF_PROG(lsm_socket_create, int family, int type, int protocol, int kern, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	if (kern)
+		return 0;
+	if (family == AW_AF_PACKET || ((family == AW_AF_INET || family == AW_AF_INET6) &&
+				       (type & 0xf) == AW_SOCK_RAW && protocol == AW_IPPROTO_RAW))
+		return aw_raw_packets();
+	return 0;
+}
+
+SEC("lsm/socket_setsockopt")
+int BPF_PROG(lsm_socket_setsockopt, struct socket *sock, int level, int optname, int ret)
+{
+	AW_LSM_PASS_EARLIER_DENY(ret);
+	if ((level == AW_SOL_IP && optname == AW_IP_HDRINCL) ||
+	    (level == AW_SOL_IPV6 && optname == AW_IPV6_HDRINCL))
+		return aw_raw_packets();
+	return 0;
+}
+
+/*
  * Egress decided on the caller, not the socket: the cgroup hooks run for the cgroup that made
  * the socket, so one made outside the agent and passed in would escape them. The address is the
  * kernel's copy of the sockaddr.
@@ -1106,7 +1192,7 @@ static __always_inline int aw_lsm_net(struct socket *sock, struct sockaddr *addr
 	struct aw_agent *agent = aw_agent_of_current();
 	struct aw_match_state *m;
 	__u16 family, port = 0;
-	__u32 w[4] = {}, proto;
+	__u32 w[4] = {}, proto, dport;
 	struct aw_net_event *e;
 	struct aw_event_buf *ev;
 	__u32 evflags = 0, rule = 0;
@@ -1133,7 +1219,14 @@ static __always_inline int aw_lsm_net(struct socket *sock, struct sockaddr *addr
 		return 0;
 	}
 	proto = BPF_CORE_READ(sock, sk, sk_protocol) == 17 ? AW_PROTO_UDP : AW_PROTO_TCP;
-	if (!aw_policy_query_net(agent->slot, w, port, proto) || !(m = aw_match_result()))
+	dport = port;
+	if (BPF_CORE_READ(sock, type) == AW_SOCK_RAW) {
+		/* A raw socket: the kernel routes by this address, but the port (and, for UDP
+		 * or TCP built by hand, the protocol header) is user data: every port. */
+		dport = AW_PORT_ANY;
+		port = 0;
+	}
+	if (!aw_policy_query_net(agent->slot, w, dport, proto) || !(m = aw_match_result()))
 		return 0;
 	if (m->r_action != AW_ACT_DENY)
 		return 0;
@@ -1171,6 +1264,8 @@ int BPF_PROG(lsm_socket_connect, struct socket *sock, struct sockaddr *address, 
 	     int ret)
 {
 	AW_LSM_PASS_EARLIER_DENY(ret);
+	if (aw_raw_packet_socket(sock))
+		return aw_raw_packets();
 	return aw_lsm_net(sock, address, AW_NET_CONNECT);
 }
 
@@ -1178,6 +1273,8 @@ SEC("lsm/socket_sendmsg")
 int BPF_PROG(lsm_socket_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
 {
 	AW_LSM_PASS_EARLIER_DENY(ret);
+	if (aw_raw_packet_socket(sock))
+		return aw_raw_packets();
 	/* Only sends that name a destination; a connected socket's was decided at connect. */
 	return aw_lsm_net(sock, (struct sockaddr *)BPF_CORE_READ(msg, msg_name), AW_NET_SENDMSG);
 }

@@ -24,9 +24,17 @@ struct aw_path_buf {
 	char data[AW_PATH_SCRATCH * 2];
 };
 
+/*
+ * Two buffers per CPU: AW_PATH_BUF_FILE for the file an operation names, AW_PATH_BUF_EXE for the
+ * current task's executable (a binary condition of a rule), so resolving the one never
+ * overwrites the other in the middle of a decision.
+ */
+#define AW_PATH_BUF_FILE 0
+#define AW_PATH_BUF_EXE	 1
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct aw_path_buf);
 } path_scratch SEC(".maps");
@@ -37,6 +45,8 @@ struct aw_path_walk {
 	struct mount *mnt;
 	__u32 off;
 	__u32 done;
+	__u32 buf_key; /* AW_PATH_BUF_* */
+	__u32 pad;
 };
 
 /*
@@ -51,10 +61,10 @@ static long aw_path_step(__u32 i, void *ctx)
 	struct vfsmount *vfsmnt = w->vfsmnt;
 	struct mount *mnt = w->mnt;
 	struct aw_path_buf *buf;
-	__u32 zero = 0, off = w->off, len;
+	__u32 key = w->buf_key, off = w->off, len;
 	struct qstr name;
 
-	buf = bpf_map_lookup_elem(&path_scratch, &zero);
+	buf = bpf_map_lookup_elem(&path_scratch, &key);
 	if (!buf || off > AW_PATH_SCRATCH)
 		return 1;
 	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
@@ -85,25 +95,27 @@ static long aw_path_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/*
- * Resolve (dentry, vfsmnt) into the per-CPU scratch buffer. Returns the offset where the
- * NUL-less path starts; it ends at AW_PATH_SCRATCH. Sets *truncated when the walk hit
- * AW_PATH_DEPTH or the buffer's size before reaching the root.
- */
-static __always_inline __u32 aw_path_resolve_dm(struct dentry *dentry, struct vfsmount *vfsmnt,
-						struct aw_path_buf *buf, bool *truncated)
+/* Start a walk of (dentry, vfsmnt) into path_scratch[buf_key]. */
+static __always_inline void aw_path_walk_init(struct aw_path_walk *w, struct dentry *dentry,
+					      struct vfsmount *vfsmnt, __u32 buf_key)
 {
-	struct aw_path_walk w = {
-		.dentry = dentry,
-		.vfsmnt = vfsmnt,
-		.off = AW_PATH_SCRATCH,
-	};
+	w->dentry = dentry;
+	w->vfsmnt = vfsmnt;
+	w->mnt = container_of(vfsmnt, struct mount, mnt);
+	w->off = AW_PATH_SCRATCH;
+	w->done = 0;
+	w->buf_key = buf_key;
+	w->pad = 0;
+}
+
+/* The offset where a finished walk's path starts in buf (path_scratch[w->buf_key]). */
+static __always_inline __u32 aw_path_walk_finish(struct aw_path_walk *w, struct aw_path_buf *buf,
+						 bool *truncated)
+{
 	__u32 off;
 
-	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
-	bpf_loop(AW_PATH_DEPTH, aw_path_step, &w, 0);
-	*truncated = !w.done;
-	off = w.off;
+	*truncated = !w->done;
+	off = w->off;
 	if (off > AW_PATH_SCRATCH)
 		off = AW_PATH_SCRATCH;
 	if (off == AW_PATH_SCRATCH) {
@@ -111,6 +123,29 @@ static __always_inline __u32 aw_path_resolve_dm(struct dentry *dentry, struct vf
 		buf->data[off & (AW_PATH_SCRATCH - 1)] = '/';
 	}
 	return off;
+}
+
+/*
+ * Resolve (dentry, vfsmnt) into the per-CPU scratch buffer `buf` (path_scratch[buf_key]).
+ * Returns the offset where the NUL-less path starts; it ends at AW_PATH_SCRATCH. Sets
+ * *truncated when the walk hit AW_PATH_DEPTH or the buffer's size before reaching the root.
+ */
+static __always_inline __u32 aw_path_resolve_into(struct dentry *dentry, struct vfsmount *vfsmnt,
+						  struct aw_path_buf *buf, __u32 buf_key,
+						  bool *truncated)
+{
+	struct aw_path_walk w;
+
+	aw_path_walk_init(&w, dentry, vfsmnt, buf_key);
+	bpf_loop(AW_PATH_DEPTH, aw_path_step, &w, 0);
+	return aw_path_walk_finish(&w, buf, truncated);
+}
+
+/* The same into the file buffer (path_scratch[AW_PATH_BUF_FILE]). */
+static __always_inline __u32 aw_path_resolve_dm(struct dentry *dentry, struct vfsmount *vfsmnt,
+						struct aw_path_buf *buf, bool *truncated)
+{
+	return aw_path_resolve_into(dentry, vfsmnt, buf, AW_PATH_BUF_FILE, truncated);
 }
 
 static __always_inline __u32 aw_path_resolve(struct path *path, struct aw_path_buf *buf,

@@ -54,6 +54,15 @@ struct {
 	__type(value, struct aw_rule_val);
 } file_inodes SEC(".maps");
 
+/* Directories rules name, by identity: their canonical name's hash state (policy.h, "Anchors"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct aw_inode_key);
+	__type(value, struct aw_file_anchor);
+} file_anchors SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);

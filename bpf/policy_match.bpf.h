@@ -66,6 +66,13 @@ struct aw_match_state {
 	__u64 q_ino;
 	__u32 q_addr[4];
 	__u32 r_action, r_audit_mode, r_rule_id, r_set;
+	/* the anchor the walk hit (policy.h, "Anchors"): the rest below it starts at q_anchor_off */
+	__u32 q_anchor, q_anchor_off, q_anchor_dev;
+	__u64 q_anchor_ino;
+	/* the walked path's hash at position cap_pos (the anchor's), and one pass's decision */
+	__u32 cap_pos;
+	__u64 cap_h;
+	__u32 p_action, p_audit_mode, p_rule_id;
 	/* '[...]' class evaluation */
 	__u32 cls_q, cls_neg, cls_hit, cls_done, cls_first;
 	char cls_c;
@@ -87,9 +94,16 @@ static __always_inline struct aw_match_state *aw_match_state(void)
 
 static __always_inline struct aw_path_buf *aw_path_buf(void)
 {
-	__u32 zero = 0;
+	__u32 key = AW_PATH_BUF_FILE;
 
-	return bpf_map_lookup_elem(&path_scratch, &zero);
+	return bpf_map_lookup_elem(&path_scratch, &key);
+}
+
+static __always_inline struct aw_path_buf *aw_exe_buf(void)
+{
+	__u32 key = AW_PATH_BUF_EXE;
+
+	return bpf_map_lookup_elem(&path_scratch, &key);
 }
 
 /* The active generation and name-length tables; false when no policy was ever applied. */
@@ -155,6 +169,8 @@ static long aw_hash_component(__u32 i, void *ctx)
 		if (c == '/') {
 			if (j > 0)
 				break; /* the next call starts at this '/' */
+			if (pos == m->cap_pos)
+				m->cap_h = m->h;
 			if (m->ndirs < AW_PATH_DEPTH + 1)
 				m->dirs[m->ndirs & 63] = m->h;
 			m->ndirs++;
@@ -191,8 +207,12 @@ static __always_inline __u64 aw_name_suffix_hash(struct aw_match_state *m, struc
 	return h;
 }
 
-/* Hash the path at [off, AW_PATH_SCRATCH) of the path buffer into m. */
-static __always_inline int aw_policy_hash_path(struct aw_match_state *m, __u32 off)
+/*
+ * Hash the path at [off, AW_PATH_SCRATCH) of the path buffer into m; with an anchor, as the
+ * continuation of the anchor directory's canonical name (policy.h, "Anchors").
+ */
+static __always_inline int aw_policy_hash_path(struct aw_match_state *m, __u32 off,
+					       const struct aw_file_anchor *a)
 {
 	struct aw_path_buf *buf = aw_path_buf();
 	__u32 k;
@@ -202,6 +222,12 @@ static __always_inline int aw_policy_hash_path(struct aw_match_state *m, __u32 o
 	m->pos = off;
 	m->ndirs = 0;
 	m->h = AW_FNV_OFFSET;
+	if (a) {
+		m->h = a->h;
+		m->ndirs = a->ndirs;
+		for (k = 0; k < AW_POLICY_LEVELS; k++)
+			m->dirs[k] = a->dirs[k];
+	}
 	m->name_h = AW_FNV_OFFSET;
 	m->name_len = 0;
 	m->name_start = off;
@@ -475,11 +501,11 @@ static __always_inline __u64 aw_current_exe_hash(struct aw_match_state *m)
 	return m->exe_hash;
 }
 #else
-/* FNV-1a of 256 bytes of the path buffer from m->xpos per call. */
+/* FNV-1a of 256 bytes of the executable's path buffer from m->xpos per call. */
 static long aw_hash_chunk(__u32 i, void *ctx)
 {
 	struct aw_match_state *m = aw_match_state();
-	struct aw_path_buf *buf = aw_path_buf();
+	struct aw_path_buf *buf = aw_exe_buf();
 	__u32 pos, j;
 	__u64 h;
 
@@ -503,12 +529,15 @@ static __always_inline __u64 aw_current_exe_hash(struct aw_match_state *m)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	struct aw_path_buf *buf;
+	struct path *path;
 	bool truncated;
 
-	buf = aw_path_buf();
+	buf = aw_exe_buf();
 	if (!exe || !buf)
 		return 0;
-	m->xpos = aw_path_resolve(aw_file_path(exe), buf, &truncated);
+	path = aw_file_path(exe);
+	m->xpos = aw_path_resolve_into(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), buf,
+				       AW_PATH_BUF_EXE, &truncated);
 	m->xhash = AW_FNV_OFFSET;
 	bpf_loop(AW_PATH_SCRATCH / 256, aw_hash_chunk, NULL, 0);
 	return m->xhash;
@@ -576,7 +605,6 @@ static __always_inline void aw_decide(struct aw_match_state *m, __u8 default_act
 	m->d_audit_mode = 0;
 	m->d_rule_id = 0;
 	m->any_allow = 0;
-	m->have_exe = 0;
 	bpf_loop(AW_MATCH_REFS, aw_decide_ref, NULL, 0);
 	d->action = m->d_action;
 	d->rule_id = m->d_rule_id;
@@ -598,10 +626,13 @@ static __always_inline void aw_decide(struct aw_match_state *m, __u8 default_act
 
 /*
  * Decide access `access` to the path at [off, AW_PATH_SCRATCH) of the path buffer (and, when
- * known, to inode (dev, ino)) for policy set `set`. Returns false when no policy applies.
+ * known, to inode (dev, ino)) for policy set `set`; with an anchor `a`, to its canonical name
+ * continued by the rest at [off, AW_PATH_SCRATCH) (the inode was looked up by the first pass).
+ * Returns false when no policy applies.
  */
 static __always_inline bool aw_policy_decide_path(struct aw_match_state *m, __u32 set, __u32 off,
 						  __u32 access, __u32 dev, __u64 ino, __u8 list,
+						  const struct aw_file_anchor *a,
 						  struct aw_decision *d)
 {
 	struct aw_policy_defaults *defs;
@@ -613,10 +644,10 @@ static __always_inline bool aw_policy_decide_path(struct aw_match_state *m, __u3
 	m->access = access;
 	m->nrefs = 0;
 	m->overflow = 0;
-	if (aw_policy_hash_path(m, off))
+	if (aw_policy_hash_path(m, off, a))
 		return false;
 
-	if (ino) {
+	if (ino && !a) {
 		ikey.gen = m->gen;
 		ikey.set = set;
 		ikey.ino = ino;
@@ -649,11 +680,11 @@ static __always_inline bool aw_policy_decide_path(struct aw_match_state *m, __u3
 }
 
 /*
- * Decide an egress to `addr` (16 bytes; IPv4 in the ::ffff:a.b.c.d form), `port` (host order),
- * protocol bit AW_PROTO_TCP or AW_PROTO_UDP.
+ * Decide an egress to `addr` (16 bytes; IPv4 in the ::ffff:a.b.c.d form), `port` (host order,
+ * or AW_PORT_ANY for a raw socket), protocol bit AW_PROTO_TCP or AW_PROTO_UDP.
  */
 static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32 set,
-						 const __u8 *addr, __u16 port, __u8 proto,
+						 const __u8 *addr, __u32 port, __u8 proto,
 						 struct aw_decision *d)
 {
 	struct aw_net_key key = {.prefixlen = 64 + 128, .gen = m->gen, .set = set};
@@ -672,7 +703,7 @@ static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32
 
 		if (!ref.rule_id)
 			break;
-		if (port < ref.port_lo || port > ref.port_hi || !(ref.protos & proto))
+		if (!aw_net_ref_applies(&ref, port, proto))
 			continue;
 		if (ref.action == AW_ACT_ALLOW) {
 			any_allow = true;
@@ -704,24 +735,71 @@ static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32
  * so the query rides in the per-CPU match state (aw_policy_query_path/_net fill it) and so does
  * the decision (aw_match_result). Each returns 1 when a policy decided, 0 when none applies.
  */
-__noinline int aw_policy_path(__u32 slot)
+/*
+ * One pass of a path decision into m->p_*: on the walked path (canonical 0), or on the canonical
+ * name of the anchor the walk hit (canonical 1; 0 when there is none, or when the walked path
+ * already spells it). Returns 1 when it decided.
+ */
+__noinline int aw_policy_path_pass(__u32 set, __u32 canonical)
 {
 	struct aw_match_state *m = aw_match_state();
+	const struct aw_file_anchor *a = NULL;
 	struct aw_decision d;
+	__u32 off;
+
+	if (!m)
+		return 0;
+	off = m->q_off;
+	m->cap_pos = m->q_anchor ? m->q_anchor_off : (__u32)-1;
+	if (canonical) {
+		struct aw_inode_key key = {
+			.gen = m->gen, .set = set, .ino = m->q_anchor_ino, .dev = m->q_anchor_dev};
+
+		if (!m->q_anchor)
+			return 0;
+		a = bpf_map_lookup_elem(&file_anchors, &key);
+		if (!a || a->h == m->cap_h)
+			return 0;
+		off = m->q_anchor_off;
+		m->cap_pos = (__u32)-1;
+	}
+	if (off > AW_PATH_SCRATCH)
+		return 0;
+	if (!aw_policy_decide_path(m, set, off, m->q_access, m->q_dev, m->q_ino, m->q_list, a, &d))
+		return 0;
+	m->p_action = d.action;
+	m->p_audit_mode = d.audit_mode;
+	m->p_rule_id = d.rule_id;
+	return 1;
+}
+
+/* Inlined into each caller: one more global function frame would not fit the stack. */
+static __always_inline int aw_policy_path(__u32 slot)
+{
+	struct aw_match_state *m = aw_match_state();
 	__u32 set;
 
 	if (!m)
 		return 0;
 	m = aw_policy_begin(slot, &set);
-	if (!m || m->q_off > AW_PATH_SCRATCH)
+	if (!m)
 		return 0;
-	if (!aw_policy_decide_path(m, set, m->q_off, m->q_access, m->q_dev, m->q_ino, m->q_list,
-				   &d))
+	m->have_exe = 0; /* the executable's hash serves both passes */
+	m->cap_h = 0;
+	if (!aw_policy_path_pass(set, 0))
 		return 0;
-	m->r_action = d.action;
-	m->r_audit_mode = d.audit_mode;
-	m->r_rule_id = d.rule_id;
+	m->r_action = m->p_action;
+	m->r_audit_mode = m->p_audit_mode;
+	m->r_rule_id = m->p_rule_id;
 	m->r_set = set;
+	/* The stronger of the two names' decisions (policy.h, "Anchors"). */
+	if (aw_policy_path_pass(set, 1) &&
+	    aw_ref_beats(m->p_action, m->p_audit_mode, m->p_rule_id, m->r_action, m->r_audit_mode,
+			 m->r_rule_id)) {
+		m->r_action = m->p_action;
+		m->r_audit_mode = m->p_audit_mode;
+		m->r_rule_id = m->p_rule_id;
+	}
 	return 1;
 }
 
@@ -742,6 +820,10 @@ __noinline int aw_policy_net(__u32 slot, __u32 port, __u32 proto)
 	return 1;
 }
 
+/*
+ * Decide the path at `off`. The anchor fields (m->q_anchor*) come from the walk
+ * (aw_path_resolve_anchored) or the test query, set by the caller just before.
+ */
 static __always_inline int aw_policy_query_path(__u32 slot, __u32 off, __u32 access, __u32 dev,
 						__u64 ino, __u32 list)
 {
@@ -754,7 +836,62 @@ static __always_inline int aw_policy_query_path(__u32 slot, __u32 off, __u32 acc
 	m->q_dev = dev;
 	m->q_ino = ino;
 	m->q_list = list;
+	if (m->q_anchor_off > AW_PATH_SCRATCH)
+		m->q_anchor = 0;
 	return aw_policy_path(slot);
+}
+
+/*
+ * One step of a path walk that also looks up each proper ancestor's inode in file_anchors
+ * ({m->gen, m->set}) and keeps the first hit in m->q_anchor*.
+ */
+static long aw_anchor_step(__u32 i, void *ctx)
+{
+	struct aw_path_walk *w = ctx;
+	struct aw_match_state *m = aw_match_state();
+	struct dentry *dentry = w->dentry;
+	struct inode *inode;
+
+	/* off below the end: a component was written, so this dentry is an ancestor */
+	if (m && !m->q_anchor && w->off < AW_PATH_SCRATCH) {
+		inode = BPF_CORE_READ(dentry, d_inode);
+		if (inode) {
+			struct aw_inode_key key = {.gen = m->gen, .set = m->set};
+
+			key.ino = BPF_CORE_READ(inode, i_ino);
+			key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+			if (bpf_map_lookup_elem(&file_anchors, &key)) {
+				m->q_anchor = 1;
+				m->q_anchor_off = w->off;
+				m->q_anchor_dev = key.dev;
+				m->q_anchor_ino = key.ino;
+			}
+		}
+	}
+	return aw_path_step(i, w);
+}
+
+/*
+ * aw_path_resolve_dm() for a decision of policy set `set` (m from aw_policy_begin): the same
+ * path, and in m->q_anchor* the deepest ancestor directory with a file_anchors entry. One
+ * lookup per level.
+ */
+static __always_inline __u32 aw_path_resolve_anchored(struct aw_match_state *m,
+						      struct dentry *dentry,
+						      struct vfsmount *vfsmnt,
+						      struct aw_path_buf *buf, __u32 set,
+						      bool *truncated)
+{
+	struct aw_path_walk w;
+
+	m->set = set;
+	m->q_anchor = 0;
+	m->q_anchor_off = 0;
+	m->q_anchor_dev = 0;
+	m->q_anchor_ino = 0;
+	aw_path_walk_init(&w, dentry, vfsmnt, AW_PATH_BUF_FILE);
+	bpf_loop(AW_PATH_DEPTH, aw_anchor_step, &w, 0);
+	return aw_path_walk_finish(&w, buf, truncated);
 }
 
 /* addr: the destination, 16 bytes, IPv4 in the ::ffff:a.b.c.d form. */

@@ -46,7 +46,9 @@ static __always_inline int decide_query(__u32 index)
 		__u32 a[4];
 
 		__builtin_memcpy(a, q->addr, 16);
-		if (!aw_policy_query_net(q->slot, a, q->port, q->proto))
+		/* AW_PROTO_ANY: a raw socket, decided for every port */
+		if (!aw_policy_query_net(
+			    q->slot, a, q->proto == AW_PROTO_ANY ? AW_PORT_ANY : q->port, q->proto))
 			return 0;
 	} else {
 		len = q->path_len;
@@ -55,6 +57,11 @@ static __always_inline int decide_query(__u32 index)
 		off = AW_PATH_SCRATCH - len;
 		bpf_probe_read_kernel(&buf->data[off & (AW_PATH_SCRATCH - 1)],
 				      len & (AW_PATH_SCRATCH - 1), q->path);
+		/* An alias: the last anchor_len bytes are the rest below anchor (dev, ino). */
+		m->q_anchor = q->anchor_len && q->anchor_len <= len;
+		m->q_anchor_off = AW_PATH_SCRATCH - (q->anchor_len & (AW_PATH_SCRATCH - 1));
+		m->q_anchor_dev = q->anchor_dev;
+		m->q_anchor_ino = q->anchor_ino;
 		if (!aw_policy_query_path(q->slot, off, q->access, q->dev, q->ino, q->list))
 			return 0;
 	}

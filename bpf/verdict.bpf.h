@@ -21,7 +21,7 @@ struct aw_verdict {
 	__u32 evflags; /* AW_EVF_DENIED, AW_EVF_AUDIT, AW_EVF_KILLED */
 	__u32 rule_id;
 	__u32 off;     /* the path is at [off, AW_PATH_SCRATCH) of the path buffer ... */
-	bool resolved; /* ... when this is set (a binary check reuses the buffer) */
+	bool resolved; /* ... when this is set */
 	bool truncated;
 	bool deny; /* refuse the operation (only where the hook can) */
 };
@@ -53,14 +53,13 @@ static __always_inline void aw_verdict_path(struct aw_agent *agent, struct dentr
 	buf = aw_path_buf();
 	if (!m || !buf)
 		return;
-	v->off = aw_path_resolve_dm(dentry, mnt, buf, &v->truncated);
+	v->off = aw_path_resolve_anchored(m, dentry, mnt, buf, set, &v->truncated);
 	v->resolved = true;
 	if (!aw_policy_query_path(agent->slot, v->off, access, dev, ino, list))
 		return;
 	m = aw_match_result();
 	if (!m)
 		return;
-	v->resolved = !m->have_exe;
 	if (!default_applies && m->r_rule_id == AW_RULE_DEFAULT)
 		return;
 	if (m->r_action == AW_ACT_ALLOW || m->r_action == AW_ACT_NONE)

@@ -304,6 +304,7 @@ int main(void)
 	fd[POLICY_MAP_NAME_GLOBS] = bpf_map__fd(b.skel->maps.name_globs);
 	fd[POLICY_MAP_BINSETS] = bpf_map__fd(b.skel->maps.binsets);
 	fd[POLICY_MAP_NET_RULES] = bpf_map__fd(b.skel->maps.net_rules);
+	fd[POLICY_MAP_FILE_ANCHORS] = bpf_map__fd(b.skel->maps.file_anchors);
 	policy_backend__bpf(&b.backend, fd);
 
 	for (i = 0; i < 3; i++) {

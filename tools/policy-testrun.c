@@ -13,7 +13,12 @@
  * RULES alone writes. A query is one line:
  *   file ACCESS[,ACCESS...] EXE|- PATH      (ACCESS: read write create trunc exec delete rename)
  *   exec EXE|- PATH
- *   connect ADDR PORT tcp|udp
+ *   connect ADDR PORT tcp|udp|raw          (raw: a raw IP socket, PORT is not looked at)
+ *   alias ACCESS EXE|- PREFIX DIR REST   file access to PREFIX/REST, reached through an alias
+ *                                        (PREFIX) of the existing directory DIR: the kernel
+ *                                        is told DIR's inode as the walk's anchor, the
+ *                                        reference decides the alias if the applier anchored
+ *                                        DIR (include/agentwatch/policy.h, "Anchors")
  * Prints one line per disagreement and a summary "N agree, N disagree"; exits 1 on any
  * disagreement. Needs root (BPF).
  */
@@ -24,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <agentwatch/event.h>
@@ -125,6 +131,62 @@ static void compare(struct runner *r, const char *line, const struct aw_policy_q
 		       policy_verdict__name(d->verdict), d->rule_id, rule_name(r, d->rule_id));
 }
 
+struct anchor_find {
+	__u32 dev;
+	__u64 ino;
+	char dir[PATH_MAX];
+};
+
+static int find_anchor(void *ctx, __u32 set, const char *dir, __u32 dev, __u64 ino,
+		       const struct aw_file_anchor *val)
+{
+	struct anchor_find *f = ctx;
+
+	if (set != 1 || dev != f->dev || ino != f->ino)
+		return 0;
+	snprintf(f->dir, sizeof(f->dir), "%s", dir);
+	return 1;
+}
+
+/* alias ACCESS EXE|- PREFIX DIR REST */
+static int query_alias(struct runner *r, const char *line, struct aw_policy_query *q,
+		       struct policy_decision *d)
+{
+	char acc[64], exe[PATH_MAX], prefix[PATH_MAX], dir[PATH_MAX], rest[PATH_MAX];
+	struct anchor_find f = {};
+	struct stat st;
+	int err;
+
+	if (sscanf(line, "alias %63s %4095s %4095s %4095s %4095s", acc, exe, prefix, dir, rest) !=
+		    5 ||
+	    rest[0] != '/' || strlen(prefix) + strlen(rest) >= sizeof(q->path))
+		return -EINVAL;
+	if (stat(dir, &st))
+		return -errno;
+	f.dev = policy_apply__kernel_dev(st.st_dev);
+	f.ino = st.st_ino;
+	err = policy_anchor__each(r->img, find_anchor, &f);
+	if (err < 0)
+		return err;
+	q->kind = AW_QUERY_PATH;
+	q->access = parse_access(acc);
+	q->exe_hash = strcmp(exe, "-") ? path_hash(exe) : 0;
+	q->path_len = snprintf(q->path, sizeof(q->path), "%s%s", prefix, rest);
+	q->anchor_len = strlen(rest);
+	q->anchor_dev = f.dev;
+	q->anchor_ino = f.ino;
+	return policy_image__decide_file_alias(r->img, 1, q->path, q->anchor_len,
+					       f.dir[0] ? f.dir : NULL, q->access,
+					       strcmp(exe, "-") ? exe : NULL, d);
+}
+
+static int ip_proto(__u8 proto)
+{
+	return proto == AW_PROTO_ANY   ? IPPROTO_RAW
+	       : proto == AW_PROTO_UDP ? IPPROTO_UDP
+				       : IPPROTO_TCP;
+}
+
 static int query(struct runner *r, char *line)
 {
 	struct aw_policy_query q = {.slot = 1};
@@ -144,12 +206,14 @@ static int query(struct runner *r, char *line)
 		q.kind = AW_QUERY_NET;
 		q.port = atoi(b);
 		q.proto = n > 3 && strcmp(c, "udp") == 0 ? AW_PROTO_UDP : AW_PROTO_TCP;
+		if (n > 3 && strcmp(c, "raw") == 0)
+			q.proto = AW_PROTO_ANY; /* a raw socket: every port (AW_PORT_ANY) */
 		if (inet_pton(AF_INET, a, &a4) == 1) {
 			family = AF_INET;
 			q.addr[10] = q.addr[11] = 0xff;
 			memcpy(&q.addr[12], &a4, 4);
 			err = policy_image__decide_connect(r->img, 1, family, &a4, q.port,
-							   q.proto == AW_PROTO_UDP ? 17 : 6, &d);
+							   ip_proto(q.proto), &d);
 		} else if (inet_pton(AF_INET6, a, &a6) == 1) {
 			family = AF_INET6;
 			memcpy(q.addr, &a6, 16);
@@ -160,10 +224,12 @@ static int query(struct runner *r, char *line)
 				q.addr[10] = q.addr[11] = 0xff;
 			}
 			err = policy_image__decide_connect(r->img, 1, family, &a6, q.port,
-							   q.proto == AW_PROTO_UDP ? 17 : 6, &d);
+							   ip_proto(q.proto), &d);
 		} else {
 			return -EINVAL;
 		}
+	} else if (strcmp(kind, "alias") == 0) {
+		err = query_alias(r, copy, &q, &d);
 	} else if (strcmp(kind, "file") == 0 && n == 4) {
 		q.kind = AW_QUERY_PATH;
 		q.access = parse_access(a);
@@ -196,7 +262,7 @@ static int query(struct runner *r, char *line)
 /* Every record of `map` by bank, as "key without its bank + value" strings, sorted. */
 static int bank_records(int fd, size_t ksz, size_t vsz, size_t gen_off, char **out[2], size_t n[2])
 {
-	unsigned char key[64], next[64], val[128];
+	unsigned char key[64], next[64], val[sizeof(struct aw_file_anchor)];
 	bool more = bpf_map_get_next_key(fd, NULL, key) == 0;
 
 	n[0] = n[1] = 0;
@@ -240,7 +306,9 @@ static void free_records(char **recs[2], size_t n[2])
 
 /*
  * After the reloads, both banks of `fd` hold exactly what both banks of `fresh` hold: maps
- * that had only RULES applied (file_inodes: the two banks of `fd` hold the same).
+ * that had only RULES applied (file_inodes: the two banks of `fd` hold the same). file_anchors
+ * are found on the live file system too, but only directories the rules name or their nearest
+ * existing ancestors, which the test does not change: they are held to the fresh apply.
  */
 static int check_banks(const int fd[POLICY_MAP__COUNT], const int fresh[POLICY_MAP__COUNT])
 {
@@ -256,6 +324,7 @@ static int check_banks(const int fd[POLICY_MAP__COUNT], const int fresh[POLICY_M
 		{POLICY_MAP_NAME_GLOBS, "name_globs", 8, sizeof(struct aw_name_glob), 0},
 		{POLICY_MAP_BINSETS, "binsets", 16, 1, 0},
 		{POLICY_MAP_NET_RULES, "net_rules", 28, sizeof(struct aw_net_val), 4},
+		{POLICY_MAP_FILE_ANCHORS, "file_anchors", 24, sizeof(struct aw_file_anchor), 0},
 	};
 	int bad = 0;
 
@@ -313,6 +382,7 @@ static void map_fds(struct aw_policy_test *skel, int fd[POLICY_MAP__COUNT])
 	fd[POLICY_MAP_NAME_GLOBS] = bpf_map__fd(skel->maps.name_globs);
 	fd[POLICY_MAP_BINSETS] = bpf_map__fd(skel->maps.binsets);
 	fd[POLICY_MAP_NET_RULES] = bpf_map__fd(skel->maps.net_rules);
+	fd[POLICY_MAP_FILE_ANCHORS] = bpf_map__fd(skel->maps.file_anchors);
 }
 
 /* Apply RULES alone to a second copy of the maps, and compare. */

@@ -185,9 +185,14 @@ static int rebuild(struct enforce *e, const struct policy_collection *c)
 		goto out_free_img;
 	}
 	log_debug("policy: generation %u in force after %.1f ms (%zu records, %zu protected "
-		  "inodes; "
-		  "%zu written, %zu deleted); spare bank in step after %.1f ms",
-		  st.gen, st.switch_ms, st.records, st.inodes, st.written, st.deleted, st.total_ms);
+		  "inodes, %zu anchors; %zu written, %zu deleted); spare bank in step after "
+		  "%.1f ms",
+		  st.gen, st.switch_ms, st.records, st.inodes, st.anchors, st.written, st.deleted,
+		  st.total_ms);
+	if (st.anchor_skipped)
+		log_warn("policy: %zu directories rules name were left without an anchor (files "
+			 "in them are still matched by path)",
+			 st.anchor_skipped);
 	if (st.inode_skipped)
 		log_warn("policy: %zu files of large protected trees were left without an inode "
 			 "entry (they are still matched by path)",
@@ -368,6 +373,8 @@ const char *enforce__rule_name(const struct enforce *e, __u32 rule_id)
 		return "execProtections.denyAgentWritten";
 	case AW_RULE_MEMFD:
 		return "execProtections.denyMemfd";
+	case AW_RULE_RAW_PACKETS:
+		return "network.rawPackets";
 	}
 	if (rule_id >= AW_RULE_SYSCALL_CLASS(0) && rule_id < AW_RULE_SYSCALL_CLASS(32)) {
 		const char *cls = policy_sc__name(rule_id - AW_RULE_SYSCALL_CLASS(0));

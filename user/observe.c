@@ -428,7 +428,7 @@ static void unpin(struct observe *o)
 	rmdir(AW_PIN_ROOT); /* fails while another instance has pins: as it should */
 }
 
-void observe__policy_map_fds(struct observe *o, int fd[8])
+void observe__policy_map_fds(struct observe *o, int fd[9])
 {
 	fd[0] = bpf_map__fd(o->skel->maps.policy_config);
 	fd[1] = bpf_map__fd(o->skel->maps.policy_of_slot);
@@ -438,6 +438,7 @@ void observe__policy_map_fds(struct observe *o, int fd[8])
 	fd[5] = bpf_map__fd(o->skel->maps.name_globs);
 	fd[6] = bpf_map__fd(o->skel->maps.binsets);
 	fd[7] = bpf_map__fd(o->skel->maps.net_rules);
+	fd[8] = bpf_map__fd(o->skel->maps.file_anchors);
 }
 
 const struct aw_agent *observe__agent(struct observe *o, __u32 slot)

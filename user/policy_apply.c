@@ -18,10 +18,11 @@
 /* --- the BPF backend ------------------------------------------------------------------------ */
 
 static const char *const map_names[POLICY_MAP__COUNT] = {
-	[POLICY_MAP_CONFIG] = "policy_config",	   [POLICY_MAP_OF_SLOT] = "policy_of_slot",
-	[POLICY_MAP_DEFAULTS] = "policy_defaults", [POLICY_MAP_FILE_RULES] = "file_rules",
-	[POLICY_MAP_FILE_INODES] = "file_inodes",  [POLICY_MAP_NAME_GLOBS] = "name_globs",
-	[POLICY_MAP_BINSETS] = "binsets",	   [POLICY_MAP_NET_RULES] = "net_rules",
+	[POLICY_MAP_CONFIG] = "policy_config",	    [POLICY_MAP_OF_SLOT] = "policy_of_slot",
+	[POLICY_MAP_DEFAULTS] = "policy_defaults",  [POLICY_MAP_FILE_RULES] = "file_rules",
+	[POLICY_MAP_FILE_INODES] = "file_inodes",   [POLICY_MAP_NAME_GLOBS] = "name_globs",
+	[POLICY_MAP_BINSETS] = "binsets",	    [POLICY_MAP_NET_RULES] = "net_rules",
+	[POLICY_MAP_FILE_ANCHORS] = "file_anchors",
 };
 
 static const size_t key_sizes[POLICY_MAP__COUNT] = {
@@ -33,6 +34,7 @@ static const size_t key_sizes[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_NAME_GLOBS] = sizeof(struct aw_glob_key),
 	[POLICY_MAP_BINSETS] = sizeof(struct aw_binset_key),
 	[POLICY_MAP_NET_RULES] = sizeof(struct aw_net_key),
+	[POLICY_MAP_FILE_ANCHORS] = sizeof(struct aw_inode_key),
 };
 
 static const size_t val_sizes[POLICY_MAP__COUNT] = {
@@ -44,8 +46,14 @@ static const size_t val_sizes[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_NAME_GLOBS] = sizeof(struct aw_name_glob),
 	[POLICY_MAP_BINSETS] = sizeof(__u8),
 	[POLICY_MAP_NET_RULES] = sizeof(struct aw_net_val),
+	[POLICY_MAP_FILE_ANCHORS] = sizeof(struct aw_file_anchor),
 };
 
+/*
+ * Maps BPF programs write into (in the active bank): such a bank is re-read before it is
+ * rewritten. file_anchors, though found on the file system like file_inodes, are written by
+ * the applier alone.
+ */
 static const bool kernel_writes[POLICY_MAP__COUNT] = {
 	/* lsm/file_open adds the files created under a denied pattern (policy.h) */
 	[POLICY_MAP_FILE_INODES] = true,
@@ -698,7 +706,10 @@ static double ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* Stage every record of the image (NULL: none) and the protected files' inodes. */
+/*
+ * Stage every record of the image (NULL: none), the protected files' inodes and the anchors of
+ * the directories the rules name, both as the file system holds them now.
+ */
 static int stage_image(struct policy_backend *b, const struct policy_image *img,
 		       struct policy_apply_stats *st)
 {
@@ -752,7 +763,9 @@ static int stage_image(struct policy_backend *b, const struct policy_image *img,
 	st->inodes = w.written;
 	st->inode_skipped = w.skipped;
 	st->records += w.written;
-	return 0;
+	err = policy_anchor__write(b, img, st);
+	st->records += st->anchors;
+	return err;
 }
 
 static __u32 next_gen(__u32 gen)

@@ -5,7 +5,9 @@
  * AW_POLICY_BANK(generation), and between reloads both banks hold the policy in force.
  *   1. read the active generation g from policy_config; g + 1 uses the other bank;
  *   2. write into that bank only what differs from what it holds (changed or new records,
- *      deleted ones), plus the file_inodes of the protected files that exist now;
+ *      deleted ones). Records found on the live file system are staged afresh on every apply
+ *      and compared like the others: the file_inodes of the protected files that exist now
+ *      and the file_anchors of the directories the rules name (policy_anchor.c);
  *   3. write policy_config with g + 1: from here on every decision uses the new policy
  *      (the reload latency ends here);
  *   4. wait for an RCU grace period (no BPF program still runs on g), then bring g's bank to
@@ -34,6 +36,7 @@ enum policy_map {
 	POLICY_MAP_NAME_GLOBS,
 	POLICY_MAP_BINSETS,
 	POLICY_MAP_NET_RULES,
+	POLICY_MAP_FILE_ANCHORS,
 	POLICY_MAP__COUNT,
 };
 
@@ -110,14 +113,16 @@ void policy_backend__bpf(struct policy_backend_bpf *b, const int fd[POLICY_MAP__
 void policy_backend__bpf_free(struct policy_backend_bpf *b);
 
 struct policy_apply_stats {
-	__u32 gen;	      /* the generation now active */
-	size_t records;	      /* records written, inode entries included */
-	size_t inodes;	      /* file_inodes entries from existing files */
-	size_t inode_skipped; /* files a walk left out (over the per-request bound) */
-	size_t written;	      /* records written to reach the new generation (its differences) */
-	size_t deleted;	      /* records deleted to reach it */
+	__u32 gen;	       /* the generation now active */
+	size_t records;	       /* records staged, inode and anchor entries included */
+	size_t inodes;	       /* file_inodes entries from existing files */
+	size_t inode_skipped;  /* files a walk left out (over the per-request bound) */
+	size_t anchors;	       /* file_anchors entries of existing directories */
+	size_t anchor_skipped; /* directories left without one (over POLICY_ANCHORS_MAX) */
+	size_t written;	       /* records written to reach the new generation (its differences) */
+	size_t deleted;	       /* records deleted to reach it */
 	/* Milliseconds (CLOCK_MONOTONIC) from the call: */
-	double staged_ms; /* records staged, protected files walked (file_inodes) */
+	double staged_ms; /* records staged, protected files and anchored directories stat()ed */
 	double switch_ms; /* the new generation in force: the reload latency */
 	double total_ms;  /* the old bank brought to the new image too (after the switch) */
 	size_t synced;	  /* records written or deleted in the old bank after the switch */
@@ -127,6 +132,26 @@ struct policy_apply_stats {
 #define POLICY_INODES_PER_REQ 20000
 /* file_inodes entries of one generation (the map holds two); more are skipped, counted. */
 #define POLICY_INODES_MAX 32768
+
+/* file_anchors entries of one generation (the map holds two); more are skipped, counted. */
+#define POLICY_ANCHORS_MAX 8192
+
+/*
+ * The anchors of the directories the image's file rules name, as they exist now
+ * (user/policy_anchor.c; include/agentwatch/policy.h, "Anchors"): fn is called once per
+ * (set, directory inode), with the kernel's dev_t encoding; a non-zero return stops the walk.
+ */
+typedef int (*policy_anchor_fn)(void *ctx, __u32 set, const char *dir, __u32 dev, __u64 ino,
+				const struct aw_file_anchor *val);
+int policy_anchor__each(const struct policy_image *img, policy_anchor_fn fn, void *ctx);
+/*
+ * Stage their file_anchors entries (b->update; the applier puts them into a bank like every
+ * other record), counted in st->anchors and st->anchor_skipped.
+ */
+int policy_anchor__write(struct policy_backend *b, const struct policy_image *img,
+			 struct policy_apply_stats *st);
+/* The anchor value of directory `dir` (its canonical name's hash state). */
+void policy_anchor__value(const char *dir, struct aw_file_anchor *a);
 
 int policy_apply(struct policy_backend *b, const struct policy_image *img,
 		 struct policy_apply_stats *st);

@@ -777,6 +777,7 @@ int policy_image__compile_policies(struct policy_image *img, const struct policy
 	};
 	__u32 enforce = 0, audit = 0;
 	struct set_flags flags = {0};
+	bool egress_denied = false;
 	int ret;
 
 	if (!set)
@@ -803,6 +804,7 @@ int policy_image__compile_policies(struct policy_image *img, const struct policy
 				break;
 			case POLICY_NETWORK:
 				ret = compile_net(&cc, p, r);
+				egress_denied |= r->action == AW_ACT_DENY && !p->audit_mode;
 				break;
 			default:
 				compile_syscalls(&cc, p, r, &enforce, &audit);
@@ -813,6 +815,10 @@ int policy_image__compile_policies(struct policy_image *img, const struct policy
 		}
 	}
 	finish_defaults(&flags, &cc.set_rec->defaults);
+	egress_denied |= cc.set_rec->defaults.network == AW_ACT_DENY &&
+			 !(cc.set_rec->defaults.flags & AW_DEF_AUDIT_MODE);
+	if (egress_denied)
+		cc.set_rec->defaults.flags |= AW_DEF_DENY_RAW_PACKETS;
 	cc.set_rec->defaults.syscall_deny = enforce | audit;
 	cc.set_rec->defaults.syscall_audit_mode = audit & ~enforce;
 	ret = push_down(&cc);

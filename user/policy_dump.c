@@ -24,6 +24,8 @@ static const char *rname(const struct policy_image *img, __u32 id)
 		return "(default)";
 	if (id == AW_RULE_MEMFD)
 		return "(execProtections.denyMemfd)";
+	if (id == AW_RULE_RAW_PACKETS)
+		return "(network.rawPackets)";
 	if (id == AW_RULE_AGENT_WRITTEN)
 		return "(execProtections.denyAgentWritten)";
 	return r ? r->name : "?";
@@ -70,12 +72,13 @@ static void text_net_ref(const struct policy_image *img, const struct aw_net_ref
 
 static const char *def_flags(__u8 flags, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s%s%s%s",
+	snprintf(buf, len, "%s%s%s%s%s%s%s",
 		 flags & AW_DEF_DENY_AGENT_WRITTEN_EXEC ? ",deny-agent-written" : "",
 		 flags & AW_DEF_DENY_MEMFD_EXEC ? ",deny-memfd" : "",
 		 flags & AW_DEF_REQUIRE_LSM ? ",require-lsm" : "",
 		 flags & AW_DEF_AUDIT_MODE ? ",audit-mode" : "",
-		 flags & AW_DEF_FALLBACK_KILL ? ",fallback-kill" : "", flags ? "" : ",none");
+		 flags & AW_DEF_FALLBACK_KILL ? ",fallback-kill" : "",
+		 flags & AW_DEF_DENY_RAW_PACKETS ? ",deny-raw-packets" : "", flags ? "" : ",none");
 	return buf + 1;
 }
 
@@ -345,6 +348,8 @@ static int dump_json(const struct policy_image *img, FILE *out)
 		json_writer__kv_bool(&j.w, "audit_mode", s->defaults.flags & AW_DEF_AUDIT_MODE);
 		json_writer__kv_bool(&j.w, "fallback_kill",
 				     s->defaults.flags & AW_DEF_FALLBACK_KILL);
+		json_writer__kv_bool(&j.w, "deny_raw_packets",
+				     s->defaults.flags & AW_DEF_DENY_RAW_PACKETS);
 		json_writer__key(&j.w, "syscall_deny");
 		j_classes(s, &j.w, s->defaults.syscall_deny);
 		json_writer__key(&j.w, "syscall_audit_mode");

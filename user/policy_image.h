@@ -17,7 +17,9 @@
 // (bpf/policy_match.bpf.h, bpf/verdict.bpf.h) takes on this image: the same hashes, the same
 // lookups in the same order, the same deciding rules. `agentwatch rules explain` and the
 // differential test against the BPF matcher (tools/policy-testrun.c) run on it. It does not
-// model file_inodes (the kernel's by-identity entries): queries are paths.
+// model file_inodes (the kernel's by-identity entries): queries are paths. Anchors (the
+// canonical names of directories, by identity) are modelled by
+// policy_image__decide_file_alias(), given the alias.
 //
 // Deciding, as both implement it (include/agentwatch/policy.h, "Deciding", made precise):
 //   - only references whose access bits meet the request are collected, the first
@@ -239,6 +241,17 @@ struct policy_decision {
 int policy_image__decide_file(const struct policy_image *img, __u32 set, const char *path,
 			      __u32 access, const char *exe, struct policy_decision *d);
 /*
+ * The same for a file the kernel reached through an alias of an anchored directory
+ * (include/agentwatch/policy.h, "Anchors"): `walked` is the path its dentry walk gave, its
+ * last `rest_len` bytes ("/name...") lie below the directory whose canonical name is
+ * `anchor_dir`. The stronger of the decisions on `walked` and on anchor_dir + rest, as the
+ * kernel takes it. Which directories are anchors depends on the file system at apply time:
+ * policy_anchor__each() (user/policy_apply.h) lists them.
+ */
+int policy_image__decide_file_alias(const struct policy_image *img, __u32 set, const char *walked,
+				    size_t rest_len, const char *anchor_dir, __u32 access,
+				    const char *exe, struct policy_decision *d);
+/*
  * exec of `path` by a task running `exe` (at bprm_check the current task is the parent, so
  * `parent:` binsets test `exe`). Access AW_ACC_EXEC; default posture: exec. `flags` says what
  * execProtections look at (POLICY_EXEC_*).
@@ -247,7 +260,8 @@ int policy_image__decide_exec(const struct policy_image *img, __u32 set, const c
 			      const char *exe, __u32 flags, struct policy_decision *d);
 /*
  * connect/sendmsg to addr:port. family AF_INET (addr: 4 bytes) or AF_INET6 (16 bytes; mapped
- * and NAT64 64:ff9b::/96 addresses are matched as IPv4); proto IPPROTO_TCP or IPPROTO_UDP.
+ * and NAT64 64:ff9b::/96 addresses are matched as IPv4); proto IPPROTO_TCP or IPPROTO_UDP, or
+ * IPPROTO_RAW for a raw IP socket, whose port is decided as every port (policy.h, AW_PORT_ANY).
  */
 int policy_image__decide_connect(const struct policy_image *img, __u32 set, int family,
 				 const void *addr, __u16 port, int proto,

@@ -368,6 +368,48 @@ int policy_image__decide_file(const struct policy_image *img, __u32 set, const c
 	return 0;
 }
 
+/* The kernel's aw_strength(): an enforced deny > a would-block deny > audit > the rest. */
+static int verdict_strength(const struct policy_decision *d)
+{
+	switch (d->verdict) {
+	case POLICY_DENY:
+		return 4;
+	case POLICY_WOULD_BLOCK:
+		return 3;
+	case POLICY_AUDIT:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+int policy_image__decide_file_alias(const struct policy_image *img, __u32 set, const char *walked,
+				    size_t rest_len, const char *anchor_dir, __u32 access,
+				    const char *exe, struct policy_decision *d)
+{
+	static __thread struct policy_decision canon;
+	char path[PATH_MAX_Q];
+	size_t wlen = walked ? strlen(walked) : 0;
+	int ret, a, b;
+
+	ret = policy_image__decide_file(img, set, walked, access, exe, d);
+	if (ret || !anchor_dir || !rest_len)
+		return ret;
+	if (rest_len > wlen || walked[wlen - rest_len] != '/')
+		return -EINVAL;
+	if (snprintf(path, sizeof(path), "%s%s", anchor_dir, walked + wlen - rest_len) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	ret = policy_image__decide_file(img, set, path, access, exe, &canon);
+	if (ret)
+		return ret;
+	a = verdict_strength(&canon);
+	b = verdict_strength(d);
+	if (a > b || (a == b && a && canon.rule_id < d->rule_id))
+		memcpy(d, &canon, sizeof(*d));
+	return 0;
+}
+
 int policy_image__decide_exec(const struct policy_image *img, __u32 set, const char *path,
 			      const char *exe, __u32 flags, struct policy_decision *d)
 {
@@ -413,16 +455,20 @@ int policy_image__decide_connect(const struct policy_image *img, __u32 set, int 
 
 	if (family != AF_INET && family != AF_INET6)
 		return -EAFNOSUPPORT;
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_RAW)
 		return -EPROTONOSUPPORT;
 	if (!s)
 		return 0;
 	pbit = proto == IPPROTO_TCP ? AW_PROTO_TCP : AW_PROTO_UDP;
+	if (proto == IPPROTO_RAW) /* a raw socket: every port (policy.h, AW_PORT_ANY) */
+		pbit = AW_PROTO_ANY;
 	policy_addr__normalize(family, addr, a);
 	q = query_new(img, 0, NULL);
 	rec = policy_image__lpm(img, set, a);
 	for (int i = 0; rec && i < AW_NET_REFS && rec->val.refs[i].rule_id; i++) {
 		const struct aw_net_ref *r = &rec->val.refs[i];
+		bool applies = aw_net_ref_applies(r, proto == IPPROTO_RAW ? AW_PORT_ANY : port,
+						  pbit);
 
 		q->refs[q->n++] = (struct found){
 			.rule_id = r->rule_id,
@@ -431,10 +477,8 @@ int policy_image__decide_connect(const struct policy_image *img, __u32 set, int 
 			.port_lo = r->port_lo,
 			.port_hi = r->port_hi,
 			.protos = r->protos,
-			.applies = port >= r->port_lo && port <= r->port_hi && (r->protos & pbit),
-			.miss = port >= r->port_lo && port <= r->port_hi && (r->protos & pbit)
-					? POLICY_MISS_NONE
-					: POLICY_MISS_PORT,
+			.applies = applies,
+			.miss = applies ? POLICY_MISS_NONE : POLICY_MISS_PORT,
 			.counted = true,
 			.net = rec,
 		};

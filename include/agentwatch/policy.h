@@ -10,7 +10,9 @@
 // generations alternate between them. The BPF side reads policy_config[0] once per decision and
 // looks up only keys of its bank. Between reloads both banks hold the policy in force. A reload:
 //   1. writes into the other bank (not in use: no decision reads it) only what differs from what
-//      that bank holds: new and changed records are written, records gone are deleted;
+//      that bank holds: new and changed records are written, records gone are deleted. The
+//      records found on the file system (file_inodes, file_anchors) are found anew by every
+//      reload and compared the same way;
 //   2. flips policy_config[0] to gen + 1 with one map update: the new generation is in force;
 //   3. waits for an RCU grace period (every policy program is non-sleepable, so none still
 //      decides with the old policy_config), then brings the old bank to the new image too, so
@@ -58,6 +60,47 @@
 // rule whatever its name. A file created later under a denied pattern is added by the kernel
 // when it is created (lsm/file_open with FMODE_CREATED), so it cannot be linked out either.
 //
+// ==== Anchors: the canonical name of a directory, whatever mount it is reached through ====
+// An inode entry covers only files that existed at apply time. A key written later in ~/.ssh,
+// read through a bind mount of ~/.ssh (or an open_tree() clone of it) made before, has a
+// path no pattern names and an inode no entry names. Anchors close that: for every file_rules
+// record holding a DENY or AUDIT reference, the applier stat()s the record's directory
+// (EXACT: the parent of its path) and, when it does not exist, its nearest existing ancestor
+// below "/", and writes `file_anchors` {gen, set, dev, ino} (key layout: aw_inode_key; gen is
+// the bank, as in every key) = struct aw_file_anchor: the hash state of that directory's
+// canonical name as the rules spell it (h = H(dir), and D() of each of its ndirs levels).
+// The kernel walks the opened file's dentries up to the root anyway (bpf/path.bpf.h); at each
+// proper ancestor it looks the dentry's inode up in file_anchors (one lookup per level: the
+// cost grows with depth, never with rules) and keeps the first (deepest) hit. A bind mount
+// and an open_tree() clone share dentries and inodes with the original, so the hit comes
+// whatever path the mount has, or none. The decision is then taken twice:
+//   1. on the path as walked (the name the agent used), with the inode entry, as above;
+//   2. on the canonical name: the hash pass starts from the anchor's state and continues over
+//      the rest of the walked path below the anchor ("/id_late" of ".../bind-ssh/id_late");
+//      skipped when the walked prefix already hashes to H(dir) (no alias: the common case);
+// and the stronger decision wins (the order of "Deciding" step 3, then the lower rule_id).
+// Anchors never allow what the walked name denies. The reference matcher decides names; for a
+// file reached through an alias it takes the kernel's decision with
+// policy_image__decide_file_alias(walked path, length of the rest, canonical dir), and
+// policy_anchor__each() (user/policy_apply.h) lists the anchors an apply writes; the
+// differential test (tests/bpf/policy_match.sh) checks both against the kernel.
+// Example: HOME=/home/ada, rule ssh-keys "${HOME}/.ssh/**/*" (SUBTREE D("/home/ada/.ssh")),
+// ~/.ssh is inode (8:1, 4242) and is bind-mounted on /mnt/s. Applied as generation 7 (bank 1),
+// set 1:
+//   file_anchors[{1, 1, 4242, 8:1}] = {h = H("/home/ada/.ssh"), ndirs 3,
+//                                      dirs = {D(""), D("/home"), D("/home/ada")}}
+// The user then writes ~/.ssh/id_new; cat /mnt/s/id_new walks "id_new", then the .ssh dentry
+// (the bind mount's root): hit, rest "/id_new". Pass 1 on "/mnt/s/id_new" matches nothing;
+// pass 2 hashes "/id_new" from H("/home/ada/.ssh"), so SUBTREE D("/home/ada/.ssh") hits:
+// -EPERM, rule ssh-keys, and the event names /mnt/s/id_new.
+// Anchors and reloads ("Generations"): the anchors are those of the file system at the last
+// apply. Each reload stat()s the directories again and writes, into the spare bank and after
+// the switch into the old one, only the anchors that changed: a directory no rule names any
+// more, or one removed since, loses its anchor; one made since (~/.aws, anchored on ~ while it
+// did not exist) gets its own. Only the applier writes file_anchors (no BPF program does), so
+// both banks hold the same anchors between reloads; a decision looks them up in its own bank
+// (key gen = AW_POLICY_BANK(policy_config.gen)), like every other key.
+//
 // ==== Values: a few rule references per key ====
 // struct aw_rule_val holds up to AW_RULE_REFS references. The compiler merges identical ones and
 // rejects a key that would need more. A reference applies when (ref.access & requested) != 0
@@ -85,6 +128,9 @@
 // the longest match, the compiler copies every rule of a shorter covering prefix into each
 // longer entry: one lookup finds every rule that can apply. A value holds up to AW_NET_REFS
 // {port range, protocol, action, rule_id} and the same deciding order as files.
+// Raw IP sockets are decided on the kernel's copy of the destination address for every port and
+// protocol (AW_PORT_ANY below); packets whose destination is user data (AF_PACKET, IP_HDRINCL)
+// are refused outright where some egress is denied (AW_DEF_DENY_RAW_PACKETS).
 //
 // ==== Syscall classes ====
 // policy_defaults {gen, set}.syscall_deny is the bitmask of AW_SC_* classes denied, and
@@ -140,6 +186,7 @@
 #define AW_RULE_DEFAULT	      0xffffffffU /* rule_id of a default-posture decision */
 #define AW_RULE_AGENT_WRITTEN 0xfffffffeU /* AW_DEF_DENY_AGENT_WRITTEN_EXEC refused it */
 #define AW_RULE_MEMFD	      0xfffffffdU /* AW_DEF_DENY_MEMFD_EXEC refused it */
+#define AW_RULE_RAW_PACKETS   0xfffffffcU /* AW_DEF_DENY_RAW_PACKETS refused it */
 /* Syscall class denials name the class, not a rule: AW_RULE_SYSCALL_CLASS(bit of AW_SC_*). */
 #define AW_RULE_SYSCALL_CLASS(bit) (0xffffff00U + (bit))
 
@@ -218,6 +265,15 @@ _Static_assert(sizeof(struct aw_policy_defaults) == 16, "aw_policy_defaults wire
 #define AW_DEF_REQUIRE_LSM	       (1U << 2) /* refuse to apply without BPF-LSM */
 #define AW_DEF_AUDIT_MODE	       (1U << 3) /* default-posture denies only "would block" */
 #define AW_DEF_FALLBACK_KILL	       (1U << 4) /* where the kernel cannot deny: SIGKILL, not audit */
+/*
+ * Some egress is denied (an enforcing policy has a network deny rule or default): no packets
+ * whose destination the kernel cannot see, so no rule can be checked. Refused at socket_create
+ * (AF_PACKET; SOCK_RAW with IPPROTO_RAW, which implies IP_HDRINCL), socket_setsockopt (IP_HDRINCL,
+ * IPV6_HDRINCL) and, for such sockets made outside the agent, socket_connect and socket_sendmsg;
+ * rule_id AW_RULE_RAW_PACKETS. Raw sockets of a protocol without IP_HDRINCL are decided by
+ * address (AW_PORT_ANY).
+ */
+#define AW_DEF_DENY_RAW_PACKETS (1U << 5)
 
 struct aw_policy_set_key {
 	__u32 gen;
@@ -258,6 +314,15 @@ struct aw_inode_key {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct aw_inode_key) == 24, "aw_inode_key wire size");
+
+/* file_anchors value (key: aw_inode_key of the directory): see "Anchors" above. */
+struct aw_file_anchor {
+	__u64 h;     /* H(dir): the hash state before the rest's first '/' */
+	__u32 ndirs; /* '/' characters in dir: its directory levels */
+	__u32 pad;
+	__u64 dirs[AW_POLICY_LEVELS]; /* D() of level i: dirs[0] = D(""), the root */
+};
+_Static_assert(sizeof(struct aw_file_anchor) == 408, "aw_file_anchor wire size");
 
 /* name_globs key: AW_FK_CHILD_GLOB values name globs by index + 1. */
 struct aw_glob_key {
@@ -307,6 +372,25 @@ struct aw_net_val {
 	struct aw_net_ref refs[AW_NET_REFS];
 };
 _Static_assert(sizeof(struct aw_net_val) == 96, "aw_net_val wire size");
+
+/*
+ * The port of a raw IP socket's packet (SOCK_RAW): user data the kernel does not look at, so
+ * it is decided as every port of every protocol: a DENY or AUDIT reference of the address
+ * applies whatever its ports and protocols, an ALLOW only when it covers all of them. The
+ * address is the kernel's copy of the destination (sendmsg's msg_name, connect's address).
+ */
+#define AW_PORT_ANY 0x10000U
+
+static inline int aw_net_ref_applies(const struct aw_net_ref *ref, __u32 port, __u8 proto)
+{
+	if (port == AW_PORT_ANY) {
+		if (ref->action == AW_ACT_ALLOW)
+			return ref->port_lo == 0 && ref->port_hi == 65535 &&
+			       (ref->protos & AW_PROTO_ANY) == AW_PROTO_ANY;
+		return (ref->protos & AW_PROTO_ANY) != 0;
+	}
+	return port >= ref->port_lo && port <= ref->port_hi && (ref->protos & proto);
+}
 
 /*
  * 64-bit FNV-1a, the one hash both sides use for paths and names. mix() folds a length and a

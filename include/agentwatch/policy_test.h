@@ -35,7 +35,7 @@ struct aw_policy_query {
 	__u64 exe_hash; /* H(executable path) of the task asking */
 	__u8 addr[16];	/* IPv4 as ::ffff:a.b.c.d */
 	__u16 port;
-	__u8 proto; /* AW_PROTO_TCP or AW_PROTO_UDP */
+	__u8 proto; /* AW_PROTO_TCP or AW_PROTO_UDP; AW_PROTO_ANY: a raw socket (AW_PORT_ANY) */
 	__u8 pad;
 	/* out */
 	__u32 applied; /* 0 when no policy applies to the slot */
@@ -44,7 +44,13 @@ struct aw_policy_query {
 	__u32 rule_id;
 	__u32 pad2;
 	char path[4096]; /* canonical path, path_len bytes, no NUL needed */
+	/* in: the path reached through an alias of an anchored directory (policy.h, "Anchors"):
+	 * its last anchor_len bytes ("/rest") lie below the directory (anchor_dev, anchor_ino);
+	 * anchor_len 0: no anchor */
+	__u32 anchor_len;
+	__u32 anchor_dev;
+	__u64 anchor_ino;
 };
-_Static_assert(sizeof(struct aw_policy_query) == 4176, "aw_policy_query wire size");
+_Static_assert(sizeof(struct aw_policy_query) == 4192, "aw_policy_query wire size");
 
 #endif /* AGENTWATCH_POLICY_TEST_H */

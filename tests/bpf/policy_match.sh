@@ -17,6 +17,78 @@ case $out in
 *) t_fail policy-match-basic "$(printf '%s' "$out" | tail -n 6 | tr '\n' ' ')" ;;
 esac
 
+# Anchors (include/agentwatch/policy.h): files reached through an alias (a bind mount, an
+# open_tree clone) of a directory the rules name, by the directory's inode. ~/.aws does not
+# exist, so its rules anchor on ~ itself; nothing names other/ or the workspace but except:.
+h=$work/home
+mkdir -p "$h/.ssh" "$work/ws" "$work/other"
+cat >"$work/alias.queries" <<EOF
+alias read /usr/bin/cat /mnt/s $h/.ssh /id_new
+alias read /usr/bin/ssh /mnt/s $h/.ssh /id_new
+alias read /usr/bin/cat /mnt/s $h/.ssh /id_new.pub
+alias read /usr/bin/cat /mnt/s $h/.ssh /known_hosts
+alias read - / $h/.ssh /sub/deep/key
+alias write /usr/bin/cat /mnt/s $h/.ssh /authorized_keys
+alias read - /x $h /.aws/credentials
+alias read - /x $h /.ssh/id_ed25519
+alias write - /x $h /.bashrc
+alias read - /x $h /.bashrc
+alias read - /x $h /notes.txt
+alias read - /x $work/other /.env
+alias read - /x $work/ws /.env
+alias read - /x $work/ws /notes.txt
+alias read - $h/.ssh $h/.ssh /id_rsa
+EOF
+out=$("$run" --home "$h" --workspace "$work/ws" "$T_ROOT/rules/default.yaml" <"$work/alias.queries" 2>&1)
+case $out in
+*" 0 disagree"*) t_pass "policy-match-anchors: $(printf '%s' "$out" | tail -n 1)" ;;
+*) t_fail policy-match-anchors "$(printf '%s' "$out" | tail -n 6 | tr '\n' ' ')" ;;
+esac
+
+# The same anchors reached by reloads (OTHER, RULES, OTHER, RULES): other.yaml anchors other/,
+# ~/.cache (missing: on ~) and ~/.ssh by other rules. Both banks must then hold exactly the
+# anchors a fresh apply writes (none of the other policy's left, none missing), and the alias
+# decisions agree again; then the other way round.
+cat >"$work/other.yaml" <<EOF
+apiVersion: agentwatch.dev/v1
+kind: AgentPolicy
+metadata:
+  name: other
+spec:
+  mode: enforce
+  files:
+    - name: other-tree
+      path: "$work/other/**"
+      action: deny
+    - name: cache
+      path: "\${HOME}/.cache/**/*.key"
+      action: audit
+    - name: hosts
+      path: "\${HOME}/.ssh/known_hosts"
+      access: [write]
+      action: deny
+EOF
+cat >"$work/other.queries" <<EOF
+alias read - /x $work/other /.env
+alias read - /x $work/other /sub/new
+alias read - /x $h /.cache/a/b.key
+alias write - /mnt/s $h/.ssh /known_hosts
+alias read - /mnt/s $h/.ssh /id_new
+alias read - /x $work/ws /.env
+EOF
+for dir in to-default to-other; do
+	if [ $dir = to-default ]; then
+		from=$work/other.yaml to=$T_ROOT/rules/default.yaml queries=$work/alias.queries
+	else
+		from=$T_ROOT/rules/default.yaml to=$work/other.yaml queries=$work/other.queries
+	fi
+	out=$("$run" --home "$h" --workspace "$work/ws" --reload-from "$from" "$to" <"$queries" 2>&1)
+	case $out in
+	*" 0 disagree"*) t_pass "policy-match-anchors-reload-$dir: $(printf '%s' "$out" | tail -n 1)" ;;
+	*) t_fail "policy-match-anchors-reload-$dir" "$(printf '%s' "$out" | tail -n 6 | tr '\n' ' ')" ;;
+	esac
+done
+
 for seed in 1 2 3 4 5; do
 	python3 "$T_ROOT/tests/bpf/policy_corpus.py" "$seed" 60 2000 "$work/$seed"
 	out=$("$run" "$work/$seed/rules.yaml" <"$work/$seed/queries" 2>&1)

@@ -19,13 +19,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import awcases as A  # noqa: E402
-from awcases import Case, cmd, ev_exec, ev_exec_any, ev_file, ev_net, libc, sys_call  # noqa: E402
+from awcases import (Case, cmd, ev_exec, ev_exec_any, ev_file, ev_kernel, ev_net, libc,  # noqa: E402
+                     sys_call)
 
 SSH = "ssh-private-keys"
 TOOL = "forbidden-tool"
 WRITTEN = "execProtections.denyAgentWritten"
 MEMFD = "execProtections.denyMemfd"
 MD = "cloud-metadata"
+RAW = "network.rawPackets"
 MD4, MD6 = "169.254.169.254", "fd00:ec2::254"
 # one SSH key per technique, so that every case has its own event
 KEYS = ["id_sym", "id_sym_inside", "id_hl", "id_hl_inside", "id_dotdot", "id_rel", "id_dirfd",
@@ -293,6 +295,57 @@ def raw_udp(addr, port):
     return op
 
 
+def raw_hdrincl(addr, port):
+    """The IP header written by hand (IPPROTO_RAW implies IP_HDRINCL): routed by the sendto
+    address, delivered to the header's, which no hook reads."""
+    def op():
+        pid = os.getpid()
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        except OSError as e:
+            return A.failed(e.errno, "socket(IPPROTO_RAW)", pid)
+        try:
+            payload = b"exfil"
+            udp = struct.pack("!HHHH", 40000, port, 8 + len(payload), 0) + payload
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                             socket.inet_aton("127.0.0.1"), socket.inet_aton(addr))
+            s.sendto(ip + udp, ("127.0.0.1", 0))
+        except OSError as e:
+            return A.failed(e.errno, "sendto", pid)
+        finally:
+            s.close()
+        return A.ok("sent", pid)
+    return op
+
+
+def raw_hdrincl_option():
+    """IP_HDRINCL turned on for a raw UDP socket."""
+    def op():
+        pid = os.getpid()
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+        try:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        except OSError as e:
+            return A.failed(e.errno, "setsockopt(IP_HDRINCL)", pid)
+        finally:
+            s.close()
+        return A.ok("set", pid)
+    return op
+
+
+def packet_socket():
+    """AF_PACKET: link-layer frames, below every IP hook."""
+    def op():
+        pid = os.getpid()
+        try:
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+        except OSError as e:
+            return A.failed(e.errno, "socket(AF_PACKET)", pid)
+        s.close()
+        return A.ok("created", pid)
+    return op
+
+
 def outside_socket(kind, addr, port):
     """A socket created outside the agent (inherited through agentwatch exec)."""
     def op():
@@ -456,7 +509,14 @@ def cases(env):
         out.append(Case(name, (lambda f, k, a, h, port: lambda: A.net_op(f, k, a, port, h))(
             fam, kind, addr, how, p + i), rule=MD, ev=ev_net(evip, p + i), baseline=base))
     out += [
-        Case("net-raw-socket-udp", raw_udp(MD4, p + 11), rule=MD, ev=ev_net(MD4, p + 11)),
+        # a raw socket's port is user data: decided (and reported) as every port, port 0
+        Case("net-raw-socket-udp", raw_udp(MD4, p + 11), rule=MD, ev=ev_net(MD4, 0)),
+        # packets whose destination is user data: refused to an agent whose egress is limited
+        Case("net-raw-socket-hdrincl", raw_hdrincl(MD4, p + 11), rule=RAW,
+             ev=ev_kernel("socket")),
+        Case("net-raw-socket-hdrincl-option", raw_hdrincl_option(), rule=RAW,
+             ev=ev_kernel("setsockopt")),
+        Case("net-packet-socket", packet_socket(), rule=RAW, ev=ev_kernel("socket")),
         Case("net-outside-socket-udp", outside_socket("udp", MD4, p + 12), rule=MD,
              ev=ev_net(MD4, p + 12)),
         Case("net-outside-socket-tcp", outside_socket("tcp", MD4, p + 13), rule=MD,

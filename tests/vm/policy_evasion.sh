@@ -9,8 +9,8 @@
 # policy was applied, rename-over, link-out and rename-out), io_uring opens and connects, the
 # forbidden program by symlink, hardlink, rename, copy, ld.so, memfd, #!, O_PATH fd and
 # PROT_EXEC mappings, and the metadata address over IPv4, IPv4-mapped IPv6 (TCP and UDP),
-# unconnected and connected UDP, TCP Fast Open, native IPv6, NAT64, MPTCP, raw sockets and
-# sockets made outside the agent. Every case also runs outside the agent first, where it must work.
+# unconnected and connected UDP, TCP Fast Open, native IPv6, NAT64, MPTCP, raw sockets, raw
+# packets (IPPROTO_RAW, IP_HDRINCL, AF_PACKET) and sockets made outside the agent. Every case also runs outside the agent first, where it must work.
 # Cases: tests/helpers/policy_evasion_cases.py (phases: tests/helpers/awcases.py).
 . "$(dirname "$0")/../lib/t.sh"
 cd "$T_ROOT" || exit 1

@@ -3,7 +3,10 @@
 # In the guest (BPF-LSM active): `agentwatch exec --policy DIR` reloads on SIGHUP, for file rules.
 # A long-running agent (tests/helpers/probe.py serve) reads files on request: the first policy
 # denies reading one file; a bad policy then keeps it in force (and the error is logged, with
-# its FILE:LINE:COL); a good changed policy then denies the other file instead.
+# its FILE:LINE:COL); a good changed policy then denies the other file instead. Both deny
+# d/**, missing at the first load and bind-mounted on m/ before the reload: a file made in d/
+# after the reload and read through m/ is denied by d's anchor, which only the reload's fresh
+# look at the file system can have found (include/agentwatch/policy.h, "Anchors").
 # (tests/e2e/policy.sh does the same with a network rule on the host.)
 . "$(dirname "$0")/../lib/t.sh"
 cd "$T_ROOT" || exit 1
@@ -14,6 +17,7 @@ tmp=$(mktemp -d /tmp/aw-preload.XXXXXX)
 aw=
 cleanup() {
 	touch "$tmp/q/stop" 2>/dev/null
+	umount "$tmp/m" 2>/dev/null
 	if [ -n "$aw" ]; then
 		for _ in $(seq 50); do kill -0 "$aw" 2>/dev/null || break; sleep 0.1; done
 		kill "$aw" 2>/dev/null
@@ -32,6 +36,8 @@ mkdir "$tmp/pol" "$tmp/q"
 echo a >"$tmp/a"
 echo b >"$tmp/b"
 policy "$tmp/pol/p.yaml" deny-a "$tmp/a"
+deny_d="    - {name: deny-d, path: $tmp/d/**, access: [read], action: deny}"
+echo "$deny_d" >>"$tmp/pol/p.yaml"
 . tests/helpers/probe_client.sh
 PROBE_DIR=$tmp/q
 start=$(date +%s)
@@ -56,13 +62,21 @@ t_eq reload-bad-keeps-old-deny EPERM "$answer"
 probe_ask "read $tmp/b"
 t_eq reload-bad-keeps-old-allow ok "$answer"
 
+mkdir "$tmp/d" "$tmp/m"
+mount --bind "$tmp/d" "$tmp/m"
 policy "$tmp/good.yaml" deny-b "$tmp/b"
+echo "$deny_d" >>"$tmp/good.yaml"
 mv "$tmp/good.yaml" "$tmp/pol/p.yaml"
 kill -HUP "$aw"
 probe_until EPERM "read $tmp/b"
 t_eq reload-good-new-deny EPERM "$answer"
 probe_ask "read $tmp/a"
 t_eq reload-good-old-rule-gone ok "$answer"
+echo late >"$tmp/d/late"
+probe_ask "read $tmp/m/late"
+t_eq reload-anchor-new-dir-alias EPERM "$answer"
+probe_ask "read $tmp/d/late"
+t_eq reload-anchor-new-dir-name EPERM "$answer"
 
 touch "$tmp/q/stop"
 wait "$aw"
@@ -76,7 +90,9 @@ def blocked(rule):
 a, b = blocked("deny-a"), blocked("deny-b")
 assert {e["file"]["path"] for e in a} == {sys.argv[2] + "/a"} and len(a) == 2, a
 assert {e["file"]["path"] for e in b} == {sys.argv[2] + "/b"} and len(b) >= 1, b
-assert all(e["unmapped"]["enforcement"] == "lsm" for e in a + b)
+d = blocked("deny-d")
+assert sorted(e["file"]["path"] for e in d) == [sys.argv[2] + "/d/late", sys.argv[2] + "/m/late"], d
+assert all(e["unmapped"]["enforcement"] == "lsm" for e in a + b + d)
 c = [e for e in evs if e["class_uid"] == 6002]
 assert [(e["unmapped"]["policy"]["trigger"], e["status_id"]) for e in c] == [("start", 1), ("sighup", 2), ("sighup", 1)], c
 ' "$tmp/events.jsonl" "$tmp"
