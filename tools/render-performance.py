@@ -539,6 +539,8 @@ settings are restored exactly and checked against the saved copy (the bench prin
 `audit: rules (N) and settings restored exactly`). If audit was off with no rules, new processes
 stay on that slow path until reboot; the bench says so and suggests `auditctl -a never,task`
 (`AW_BENCH_AUDIT_NEVER_TASK=1` adds it) rather than leaving a rule the machine did not have.
+For the same reason `make bench` holds one `-a never,task` for its whole run when no audit
+rules are loaded, so that no baseline pays for an audit subsystem enabled by an earlier run.
 The watched workload runs as `nobody`, the unwatched one as `daemon` (`AW_BENCH_USER`,
 `AW_BENCH_USER2`): real accounts, because auditd's default ENRICHED log format resolves uids;
 for a uid with no passwd entry that lookup made auditd about 10x slower in a trial run, and

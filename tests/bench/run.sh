@@ -44,6 +44,20 @@ started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "agentwatch bench on: $machine; $lsm; load average $load0"
 
+# Once audit has been enabled since boot (an earlier auditd comparison did that), every new
+# process takes the audit syscall path, rules or not, and every baseline would include it. With
+# no audit rules loaded, hold one `-a never,task` for the run, as a machine that never enabled
+# audit behaves, and take it out again at exit (the auditd comparisons save and restore around
+# it: tests/bench/lib/audit.sh).
+audit_never_task=
+if [ "$(id -u)" -eq 0 ] && command -v auditctl >/dev/null && [ "$(auditctl -l 2>/dev/null)" = "No rules" ] &&
+	auditctl -a never,task >/dev/null 2>&1; then
+	audit_never_task=1
+	echo "# audit: \`-a never,task\` held for the run (no audit rules were loaded)"
+fi
+release_audit() { [ -z "$audit_never_task" ] || auditctl -d never,task >/dev/null 2>&1; }
+trap release_audit EXIT
+
 t0=$SECONDS
 failed=0
 : >"$out/timings.txt"
