@@ -19,6 +19,7 @@
 # tests/e2e/run_kafka_outage.sh runs the outage, restart, SIGKILL and spool-damage cases with the
 # daemon itself as producer (`agentwatch run --sink kafka` watching a workload's cgroup).
 . "$(dirname "$0")/../lib/t.sh"
+. "$(dirname "$0")/../lib/mock_kafka.sh"
 
 BUILD=${BUILD:-$T_ROOT/build}
 MOCK=$BUILD/agentwatch-mock-kafka
@@ -41,45 +42,18 @@ for bin in "$MOCK" "${KAFKA_PRODUCER%% *}"; do
 done
 
 work=$(mktemp -d /tmp/aw-kafka.XXXXXX)
-mock_pid=
 producer_pid=
 cleanup() {
 	[ -n "$producer_pid" ] && kill -9 "$producer_pid" 2>/dev/null
-	if [ -n "$mock_pid" ]; then
-		echo quit >"$work/ctl" 2>/dev/null
-		sleep 0.2
-		kill "$mock_pid" 2>/dev/null
-		wait "$mock_pid" 2>/dev/null
-	fi
+	mock_kafka_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
 # --- helpers ------------------------------------------------------------------------------
 
-"$MOCK" --brokers 3 --control "$work/ctl" </dev/null >"$work/mock.out" 2>"$work/mock.err" &
-mock_pid=$!
-for _ in $(seq 50); do [ -s "$work/mock.out" ] && break; sleep 0.1; done
-BOOT=$(head -n 1 "$work/mock.out")
-case $BOOT in
-127.0.0.1:*) ;;
-*)
-	t_fail kafka-mock "no bootstrap list: $(cat "$work/mock.err")"
-	exit 1
-	;;
-esac
+mock_kafka_start kafka-mock --brokers 3
 
-# ctl COMMAND...: send a command to the mock and wait for its answer.
-ctl() {
-	local before
-	before=$(wc -l <"$work/mock.out")
-	echo "$*" >"$work/ctl"
-	for _ in $(seq 50); do
-		[ "$(wc -l <"$work/mock.out")" -gt "$before" ] && break
-		sleep 0.05
-	done
-	tail -n 1 "$work/mock.out" | grep -q '^ok' || echo "mock: '$*': $(tail -n 1 "$work/mock.out")" >&2
-}
 
 # producer NAME ARGS...: run the producer in the background; its stderr goes to $work/NAME.err.
 producer() {

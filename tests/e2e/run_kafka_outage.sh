@@ -16,6 +16,7 @@
 #      replayed
 # tests/e2e/kafka.sh runs the same outages at higher rates with the load generator.
 . "$(dirname "$0")/../lib/t.sh"
+. "$(dirname "$0")/../lib/mock_kafka.sh"
 
 MOCK=$T_ROOT/build/agentwatch-mock-kafka
 for need in kcat python3 curl; do
@@ -36,33 +37,18 @@ cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 
 work=$(mktemp -d /tmp/aw-kout.XXXXXX)
 CG=$cg2/awtest-kout-$$
-mock= daemon= wl=
+daemon= wl=
 cleanup() {
 	[ -n "$wl" ] && kill -KILL "$wl" 2>/dev/null && wait "$wl" 2>/dev/null
 	[ -n "$daemon" ] && kill -KILL "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
-	if [ -n "$mock" ]; then
-		echo quit >"$work/ctl" 2>/dev/null
-		sleep 0.2
-		kill "$mock" 2>/dev/null
-		wait "$mock" 2>/dev/null
-	fi
+	mock_kafka_stop
 	rmdir "$CG" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir "$CG"
 
-"$MOCK" --brokers 3 --control "$work/ctl" </dev/null >"$work/mock.out" 2>"$work/mock.err" &
-mock=$!
-for _ in $(seq 50); do [ -s "$work/mock.out" ] && break; sleep 0.1; done
-BOOT=$(head -n 1 "$work/mock.out")
-case $BOOT in
-127.0.0.1:*) ;;
-*)
-	t_fail run-kafka-outage-mock "no bootstrap list: $(cat "$work/mock.err")"
-	exit 1
-	;;
-esac
+mock_kafka_start run-kafka-outage-mock --brokers 3
 NODE=$(cat /etc/machine-id 2>/dev/null || hostname)
 SCHEMA=$T_ROOT/tests/ocsf/schema-1.8.0
 [ -d "$SCHEMA" ] || SCHEMA=$T_ROOT/../shared/ocsf/schema-1.8.0
@@ -70,17 +56,6 @@ SCHEMA=$T_ROOT/tests/ocsf/schema-1.8.0
 check() { python3 "$T_ROOT/tests/e2e/kafka_check.py" "$@"; }
 stage() { echo "[${SECONDS}s] $*"; }
 
-# ctl COMMAND...: send a command to the mock and wait for its answer.
-ctl() {
-	local before
-	before=$(wc -l <"$work/mock.out")
-	echo "$*" >"$work/ctl"
-	for _ in $(seq 50); do
-		[ "$(wc -l <"$work/mock.out")" -gt "$before" ] && break
-		sleep 0.05
-	done
-	tail -n 1 "$work/mock.out" | grep -q '^ok' || echo "mock: '$*': $(tail -n 1 "$work/mock.out")" >&2
-}
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

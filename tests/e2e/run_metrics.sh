@@ -15,6 +15,7 @@
 #   - `prometheus` (Debian's package) with a generated config scrapes the daemon every second:
 #     its target is healthy (/api/v1/targets) and /api/v1/query returns the workload's events.
 . "$(dirname "$0")/../lib/t.sh"
+. "$(dirname "$0")/../lib/mock_kafka.sh"
 
 MOCK=$T_ROOT/build/agentwatch-mock-kafka
 for need in kcat python3 curl; do
@@ -35,16 +36,11 @@ cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 
 work=$(mktemp -d /tmp/aw-metrics.XXXXXX)
 CG=$cg2/awtest-metrics-$$
-mock= daemon= prom=
+daemon= prom=
 cleanup() {
 	[ -n "$prom" ] && kill "$prom" 2>/dev/null && wait "$prom" 2>/dev/null
 	[ -n "$daemon" ] && kill -KILL "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
-	if [ -n "$mock" ]; then
-		echo quit >"$work/ctl" 2>/dev/null
-		sleep 0.2
-		kill "$mock" 2>/dev/null
-		wait "$mock" 2>/dev/null
-	fi
+	mock_kafka_stop
 	rmdir "$CG" 2>/dev/null
 	rm -rf "$work"
 }
@@ -55,26 +51,7 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-"$MOCK" --brokers 2 --topic kmet:2 --control "$work/ctl" </dev/null >"$work/mock.out" 2>"$work/mock.err" &
-mock=$!
-for _ in $(seq 50); do [ -s "$work/mock.out" ] && break; sleep 0.1; done
-BOOT=$(head -n 1 "$work/mock.out")
-case $BOOT in
-127.0.0.1:*) ;;
-*)
-	t_fail run-metrics-mock "no bootstrap list: $(cat "$work/mock.err")"
-	exit 1
-	;;
-esac
-ctl() {
-	local before
-	before=$(wc -l <"$work/mock.out")
-	echo "$*" >"$work/ctl"
-	for _ in $(seq 50); do
-		[ "$(wc -l <"$work/mock.out")" -gt "$before" ] && break
-		sleep 0.05
-	done
-}
+mock_kafka_start run-metrics-mock --brokers 2 --topic kmet:2
 
 port=$(free_port)
 "$AGENTWATCH" run --socket "$work/aw.sock" --watch "$CG" --sink kafka --brokers "$BOOT" \
@@ -283,11 +260,6 @@ daemon=
 
 # Denials by rule and the policy generation, with a policy the host can enforce (cgroup socket
 # hooks refuse egress without BPF-LSM): K refused connects are K denials of that rule.
-if ! "$AGENTWATCH" run --help 2>/dev/null | grep -q -- '--rules'; then
-	t_skip run-metrics-denials-by-rule "agentwatch run takes no --rules on this build"
-	t_done
-	exit
-fi
 cat >"$work/deny.yaml" <<EOF
 apiVersion: agentwatch.dev/v1
 kind: AgentPolicy
