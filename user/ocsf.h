@@ -140,7 +140,8 @@ struct ocsf_policy_change {
 	bool ok;
 	__u32 generation;	   /* in force afterwards: the new one, or the old one kept */
 	__u32 previous_generation; /* in force before */
-	const char *trigger;
+	const char *trigger;	   /* start, inotify, sighup, agent-added, agent-removed */
+	const char *agent;	   /* agent-added, agent-removed: the agent's name */
 	char *const *paths;
 	int n_paths;
 	const char *errors; /* failed: one message a line */

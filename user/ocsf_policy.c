@@ -99,6 +99,8 @@ int ocsf__encode_policy_change(const struct ocsf_policy_change *pc, const struct
 	json_writer__kv_uint(&w, "previous_generation", pc->previous_generation);
 	if (pc->trigger)
 		json_writer__kv_string(&w, "trigger", pc->trigger);
+	if (pc->agent)
+		json_writer__kv_string(&w, "agent", pc->agent);
 	json_writer__key(&w, "paths");
 	json_writer__array_begin(&w);
 	for (i = 0; i < pc->n_paths; i++)

@@ -260,7 +260,7 @@ static int register_cgroup(struct daemon *d, __u64 id, const char *path,
 		return err; /* the client refuses to run its command unconfined */
 	err = observe__add_agent(d->obs, id, &a);
 	if (err && d->policy && !old)
-		run_policy__remove_agent(d->policy, a.slot);
+		run_policy__remove_agent(d->policy, a.slot, a.name);
 	if (!err)
 		err = registry__add(d->reg, &a, path, &k8s, source);
 	if (err)
@@ -282,18 +282,20 @@ static void place_under(struct daemon *d, __u64 id, const struct registry_agent 
 
 static void remove_agent(struct daemon *d, struct registry_agent *a)
 {
+	char name[sizeof(a->agent.name)];
 	__u32 slot;
 
 	drain(d);
 	if (!a->agent.slot)
 		return; /* the drain removed it already */
 	slot = a->agent.slot;
+	memcpy(name, a->agent.name, sizeof(name));
 	log_debug("agent '%s' (slot %u): removed", a->agent.name, slot);
 	observe__remove_agent(d->obs, a->cgroup_id);
 	notice_agent(d, "agent_removed", a);
 	registry__remove(d->reg, slot);
 	if (d->policy)
-		run_policy__remove_agent(d->policy, slot);
+		run_policy__remove_agent(d->policy, slot, name);
 }
 
 static void full_path(const struct daemon *d, const char *rel, char *out, size_t size)

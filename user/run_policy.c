@@ -56,11 +56,13 @@ static void publish(struct run_policy *rp)
 		     enforce__reload_failures(rp->enf));
 }
 
-static void report(struct run_policy *rp, bool ok, __u32 prev, const char *trigger)
+static void report(struct run_policy *rp, bool ok, __u32 prev, const char *trigger,
+		   const char *agent)
 {
 	struct ocsf_policy_change pc;
 
 	enforce__describe_change(rp->enf, ok, prev, trigger, &pc);
+	pc.agent = agent;
 	stream__policy_change(rp->st, &pc);
 	stream__flush(rp->st);
 	publish(rp);
@@ -80,7 +82,7 @@ void run_policy__reload(struct run_policy *rp, const char *trigger)
 	if (!err)
 		log_info("policy: reloaded (%s): generation %u in force", trigger,
 			 enforce__generation(rp->enf));
-	report(rp, !err, prev, trigger);
+	report(rp, !err, prev, trigger, NULL);
 }
 
 /* --- inotify, debounced ------------------------------------------------------------------- */
@@ -276,19 +278,28 @@ int run_policy__add_agent(struct run_policy *rp, __u32 slot, const char *name, c
 		.workspace = workspace ?: rp->workspace ?: RUN_POLICY_NO_WORKSPACE,
 	};
 
+	__u32 prev = enforce__generation(rp->enf);
 	int err = enforce__add_agent(rp->enf, &ea);
 
-	publish(rp);
+	/* A new agent is a new generation (its policy set): auditable like a reload. */
+	if (err || enforce__generation(rp->enf) != prev)
+		report(rp, !err, prev, "agent-added", name);
+	else
+		publish(rp);
 	return err;
 }
 
-void run_policy__remove_agent(struct run_policy *rp, __u32 slot)
+void run_policy__remove_agent(struct run_policy *rp, __u32 slot, const char *name)
 {
+	__u32 prev = enforce__generation(rp->enf);
 	int err = enforce__remove_agent(rp->enf, slot);
 
 	if (err)
 		log_errno(err, "policy: agent slot %u: remove", slot);
-	publish(rp);
+	if (err || enforce__generation(rp->enf) != prev)
+		report(rp, !err, prev, "agent-removed", name);
+	else
+		publish(rp);
 }
 
 const char *run_policy__last_error(const struct run_policy *rp)
@@ -363,7 +374,7 @@ int run_policy__open(struct run_policy **out, const struct run_policy_opts *o,
 	if (err)
 		goto out_free;
 	stream__set_rule_names(st, rule_name, rp->enf);
-	report(rp, true, 0, "start");
+	report(rp, true, 0, "start", NULL);
 	if (caps->file != AW_LEVEL_LSM)
 		log_warn("policy: this kernel cannot refuse file, exec or syscall operations "
 			 "(no BPF-LSM): those rules only report (or kill, with fallback: kill); "

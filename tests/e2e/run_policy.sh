@@ -9,8 +9,9 @@
 #   - file rules report honestly where BPF-LSM is missing (Detected, enforcement audit), with
 #     the exec client's ${WORKSPACE} and the daemon's --home as variables;
 #   - hot reload: an edit of the rules directory (inotify) changes the rule and emits an OCSF
-#     6002 event with the new generation; a bad edit keeps the old rule in force, is logged
-#     with FILE:LINE:COL and emits a Failure event; SIGHUP reloads a change inotify cannot see.
+#     6002 event with the new generation (so does each agent added or removed); a bad edit keeps
+#     the old rule in force, is logged with FILE:LINE:COL and emits a Failure event; SIGHUP
+#     reloads a change inotify cannot see.
 # tests/vm/run_policy.sh covers file enforcement by BPF-LSM.
 . "$(dirname "$0")/../lib/t.sh"
 cd "$T_ROOT" || exit 1
@@ -243,6 +244,17 @@ t_check run-policy-exec-removed-from-policy status \
 	"s['policy']['generation'] >= $gen_before + 2 and not any(a['name'] == 'awpolexec$$' for a in s['agents'])"
 t_check run-policy-exec-event retry 100 events "
 assert [e for e in blocked('deny-port-a') if e['unmapped']['ai_agent']['name'] == 'awpolexec$$'], 'no event'
+"
+# Each generation an agent brings or takes away is an OCSF 6002 event naming the agent.
+t_check run-policy-agent-change-events retry 100 events "
+def of(trigger, name):
+    return [e['unmapped']['policy'] for e in changes() if e['unmapped']['policy']['trigger'] == trigger and e['unmapped']['policy'].get('agent') == name]
+late = of('agent-added', 'job-late')
+assert late and late[0]['generation'] == late[0]['previous_generation'] + 1, late
+added, removed = of('agent-added', 'awpolexec$$'), of('agent-removed', 'awpolexec$$')
+assert len(added) == 1 and len(removed) == 1, (added, removed)
+assert added[0]['generation'] > $gen_before and removed[0]['previous_generation'] >= added[0]['generation'], (added, removed)
+assert all(e['status_id'] == 1 for e in changes() if e['unmapped']['policy']['trigger'].startswith('agent-')), changes()
 "
 
 # File rules without BPF-LSM report honestly; with it they are tests/vm/run_policy.sh's.

@@ -1078,7 +1078,16 @@ static void test_policy_change_loaded(void **state)
 	expect_str(o, "unmapped.policy.trigger", "inotify");
 	expect_str(o, "unmapped.policy.paths[1]", "/srv/extra.yaml");
 	expect_absent(o, "unmapped.policy.errors");
+	expect_absent(o, "unmapped.policy.agent");
 	expect_int(o, "unmapped.policy.reload_failures", 0);
+	json_object_put(o);
+
+	/* A generation an agent brought names the agent. */
+	pc.trigger = "agent-added";
+	pc.agent = "claude-7";
+	o = encode_policy_valid(&pc);
+	expect_str(o, "unmapped.policy.trigger", "agent-added");
+	expect_str(o, "unmapped.policy.agent", "claude-7");
 	json_object_put(o);
 }
 
