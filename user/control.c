@@ -119,12 +119,19 @@ int control__parse_request(const char *line, size_t len, struct control_request 
 		    get_string(obj, "home", req->home, sizeof(req->home), &req->has_home, err,
 			       errlen) ||
 		    get_string(obj, "workspace", req->workspace, sizeof(req->workspace),
-			       &req->has_workspace, err, errlen))
+			       &req->has_workspace, err, errlen) ||
+		    get_string(obj, "workspace_default", req->workspace_default,
+			       sizeof(req->workspace_default), &req->has_workspace_default, err,
+			       errlen))
 			goto out;
 		if ((req->has_home && req->home[0] != '/') ||
-		    (req->has_workspace && req->workspace[0] != '/')) {
+		    (req->has_workspace && req->workspace[0] != '/') ||
+		    (req->has_workspace_default && req->workspace_default[0] != '/')) {
 			snprintf(err, errlen, "'%s' must be an absolute path",
-				 req->has_home && req->home[0] != '/' ? "home" : "workspace");
+				 req->has_home && req->home[0] != '/'		  ? "home"
+				 : req->has_workspace && req->workspace[0] != '/' ? "workspace"
+										  : "workspace_"
+										    "default");
 			goto out;
 		}
 	}
@@ -911,7 +918,8 @@ int control_exec__hello(struct control_conn *c, char *exec_parent, size_t len)
 }
 
 int control_exec__register(struct control_conn *c, const char *cgroup, struct aw_agent *agent,
-			   bool session_given, const char *home, const char *workspace)
+			   bool session_given, const char *home, const char *workspace,
+			   const char *workspace_default)
 {
 	struct json_object *req = json_object_new_object(), *reply, *slot;
 	const char *uid, *session;
@@ -927,6 +935,9 @@ int control_exec__register(struct control_conn *c, const char *cgroup, struct aw
 		json_object_object_add(req, "home", json_object_new_string(home));
 	if (workspace)
 		json_object_object_add(req, "workspace", json_object_new_string(workspace));
+	else if (workspace_default)
+		json_object_object_add(req, "workspace_default",
+				       json_object_new_string(workspace_default));
 	ret = control_conn__call(c, req, &reply, err, sizeof(err));
 	json_object_put(req);
 	if (ret == -EREMOTEIO)

@@ -15,6 +15,8 @@
  *        `agentwatch exec` makes agent cgroups.
  *   {"op":"register","cgroup":"/sys/fs/cgroup/agentwatch/claude-1a2b","name":"claude",
  *    "session":"s-42","home":"/home/alice","workspace":"/home/alice/src"}
+ *    (or "workspace_default":"/home/alice/src": a ${WORKSPACE} that the spec.selector.workspace
+ *    of a policy selecting the agent replaces, as `exec` sends its current directory)
  *     -> {"ok":true,"slot":3,"agent_uid":"<uuid>","session_uid":"s-42"}
  *        Makes an existing cgroup (absolute path under cgroup_root) an agent before the reply
  *        is sent, so a process started after the reply is watched from its first instruction,
@@ -91,7 +93,8 @@ struct control_request {
 	char session[AW_AGENT_UID_LEN];
 	char home[PATH_MAX]; /* register: the agent's ${HOME} and ${WORKSPACE} */
 	char workspace[PATH_MAX];
-	bool has_name, has_session, has_home, has_workspace;
+	char workspace_default[PATH_MAX]; /* register: a ${WORKSPACE} a selector's replaces */
+	bool has_name, has_session, has_home, has_workspace, has_workspace_default;
 };
 
 /* Parse one request line (without its '\n'). Returns 0, or -EINVAL with a message in err. */
@@ -209,9 +212,13 @@ int control_conn__call(struct control_conn *c, struct json_object *req, struct j
 
 /* agentwatch exec's conversation: where to make cgroups, register, unregister. */
 int control_exec__hello(struct control_conn *c, char *exec_parent, size_t len);
-/* home and workspace (NULL: not sent) are the agent's ${HOME} and ${WORKSPACE}. */
+/*
+ * home and workspace (NULL: not sent) are the agent's ${HOME} and ${WORKSPACE};
+ * workspace_default, sent when workspace is NULL, one a selector's workspace replaces.
+ */
 int control_exec__register(struct control_conn *c, const char *cgroup, struct aw_agent *agent,
-			   bool session_given, const char *home, const char *workspace);
+			   bool session_given, const char *home, const char *workspace,
+			   const char *workspace_default);
 int control_exec__unregister(struct control_conn *c, const char *cgroup);
 
 #endif /* AGENTWATCH_CONTROL_H */

@@ -18,6 +18,7 @@ struct enforce_slot {
 	bool used;
 	__u32 slot;
 	char *name, *cgroup, *home, *workspace;
+	bool workspace_is_default;
 };
 
 struct enforce {
@@ -102,6 +103,7 @@ static struct policy_agent agent_of(const struct enforce_slot *a)
 				     .cgroup = a->cgroup,
 				     .home = a->home,
 				     .workspace = a->workspace,
+				     .workspace_is_default = a->workspace_is_default,
 				     .slot = a->slot};
 }
 
@@ -259,6 +261,7 @@ static int fill_slot(struct enforce_slot *a, const struct enforce_agent *agent)
 	a->cgroup = dup_or_null(agent->cgroup);
 	a->home = dup_or_null(agent->home);
 	a->workspace = dup_or_null(agent->workspace);
+	a->workspace_is_default = agent->workspace_is_default;
 	if ((agent->name && !a->name) || (agent->cgroup && !a->cgroup) ||
 	    (agent->home && !a->home) || (agent->workspace && !a->workspace)) {
 		free_slot(a);
@@ -307,6 +310,7 @@ int enforce__set_pending(struct enforce *e, const char *home, const char *worksp
 		.name = "(cgroups not yet registered)",
 		.home = home,
 		.workspace = workspace,
+		.workspace_is_default = true,
 	};
 	struct enforce_slot old = e->pending;
 	int err;

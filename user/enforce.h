@@ -20,6 +20,7 @@ struct enforce_agent {
 	const char *cgroup; /* absolute cgroup path */
 	const char *home;   /* ${HOME} */
 	const char *workspace;
+	bool workspace_is_default; /* a selector's spec.selector.workspace replaces it */
 };
 
 /*

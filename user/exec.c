@@ -446,6 +446,7 @@ static int start_policy(const struct exec_opts *o, const struct aw_capabilities 
 		.cgroup = cgroup,
 		.home = o->home ? o->home : getenv("HOME"),
 		.workspace = o->workspace ? o->workspace : getcwd(cwd, sizeof(cwd)),
+		.workspace_is_default = !o->workspace,
 	};
 	struct ocsf_policy_change pc;
 	int fd[POLICY_MAP__COUNT], err;
@@ -571,8 +572,8 @@ static int exec_with_daemon(const struct exec_opts *o, struct control_conn *conn
 		goto out_rm_cgroup;
 	}
 	err = control_exec__register(conn, cgroup, &agent, o->session != NULL,
-				     o->home ? o->home : getenv("HOME"),
-				     o->workspace ? o->workspace : getcwd(cwd, sizeof(cwd)));
+				     o->home ? o->home : getenv("HOME"), o->workspace,
+				     getcwd(cwd, sizeof(cwd)));
 	if (err) {
 		if (err != -EREMOTEIO)
 			log_errno(err, "cgroup '%s': register with the daemon", cgroup);

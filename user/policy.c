@@ -125,6 +125,7 @@ void policy__free(struct policy *p)
 	free(p->selector.cgroups);
 	strv_free(&p->selector.pod_uids);
 	strv_free(&p->selector.container_ids);
+	free(p->selector.workspace);
 	free(p->name);
 	memset(p, 0, sizeof(*p));
 }

@@ -121,6 +121,8 @@ struct policy_selector {
 	int n_cgroups;
 	struct policy_strv pod_uids;	  /* exact */
 	struct policy_strv container_ids; /* full id, or a prefix of at least 12 hex digits */
+	char *workspace;		  /* ${WORKSPACE} of the agents it selects; NULL: none */
+	struct policy_pos workspace_pos;
 };
 
 struct policy {
@@ -191,6 +193,7 @@ struct policy_agent {
 	const struct k8s_identity *k8s; /* NULL: parsed from `cgroup` (k8s.h) */
 	const char *home;		/* ${HOME}; NULL: a rule that uses it is an error */
 	const char *workspace;		/* ${WORKSPACE}; likewise */
+	bool workspace_is_default;	/* a default: a selector's workspace replaces it */
 	__u32 slot;			/* agent slot (agent.h); 0: no policy_of_slot record */
 };
 

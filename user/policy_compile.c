@@ -29,6 +29,7 @@ struct compile {
 	const struct policy_collection *c;
 	struct policy_errors *errs;
 	const struct policy_agent *agent;
+	const char *workspace;		/* ${WORKSPACE} for the policy being compiled */
 	struct policy_set_rec *set_rec; /* valid until img->sets grows */
 	__u32 set;
 	size_t files0, nets0; /* this set's records start here */
@@ -245,7 +246,7 @@ static int add_pattern(struct compile *cc, const struct policy_str *pat,
 	char err[512], *exp;
 	int ret;
 
-	ret = policy_pattern__expand(pat->s, cc->agent->home, cc->agent->workspace, &exp, err,
+	ret = policy_pattern__expand(pat->s, cc->agent->home, cc->workspace, &exp, err,
 				     sizeof(err));
 	if (!ret) {
 		ret = policy_pattern__shape(exp, pat->s, &shape, err, sizeof(err));
@@ -283,8 +284,8 @@ static int binset_of(struct compile *cc, const struct policy_rule *r, __u8 *out)
 	for (i = 0; i < n; i++) {
 		char err[256];
 
-		ret = policy_pattern__expand(r->bins.paths.v[i].s, cc->agent->home,
-					     cc->agent->workspace, &paths[i], err, sizeof(err));
+		ret = policy_pattern__expand(r->bins.paths.v[i].s, cc->agent->home, cc->workspace,
+					     &paths[i], err, sizeof(err));
 		if (ret) {
 			if (ret != -ENOMEM)
 				cerr(cc, &r->bins.paths.v[i].pos, "%s", err);
@@ -793,6 +794,10 @@ int policy_image__compile_policies(struct policy_image *img, const struct policy
 	for (int i = 0; i < n; i++) {
 		const struct policy *p = pols[i];
 
+		/* The agent's own workspace, unless it has only a default and the selector names one */
+		cc.workspace = agent->workspace_is_default && p->selector.workspace
+				       ? p->selector.workspace
+				       : agent->workspace;
 		merge_defaults(&flags, p);
 		for (int j = 0; j < p->n_rules; j++) {
 			const struct policy_rule *r = &p->rules[j];

@@ -5,6 +5,7 @@
  * a bad value to report every problem of the file.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -941,10 +942,39 @@ static bool valid_pod_uid(const char *s)
 	return true;
 }
 
+/* spec.selector.workspace: an absolute path, without variables, `.` or `..` segments. */
+static int parse_selector_workspace(struct parse *p, yaml_node_t *n, struct policy_selector *s)
+{
+	const char *field = "spec.selector.workspace", *str;
+	size_t len;
+
+	if (get_str(p, n, field, &str))
+		return 0;
+	len = strlen(str);
+	if (str[0] != '/' || strstr(str, "${") || strstr(str, "/./") || strstr(str, "/../") ||
+	    (len >= 2 && !strcmp(str + len - 2, "/.")) ||
+	    (len >= 3 && !strcmp(str + len - 3, "/..")) || len >= PATH_MAX) {
+		perr(p, n, field,
+		     "'%s' is not a workspace: an absolute path, without variables, '.' or '..'",
+		     str);
+		return 0;
+	}
+	while (len > 1 && str[len - 1] == '/')
+		len--; /* "/srv/ws/" is /srv/ws */
+	s->workspace = strndup(str, len);
+	if (!s->workspace)
+		return -ENOMEM;
+	s->workspace_pos = node_pos(p, n);
+	return 0;
+}
+
 static int parse_selector(struct parse *p, yaml_node_t *n, struct policy_selector *s)
 {
-	struct field fields[] = {
-		{.key = "agents"}, {.key = "cgroups"}, {.key = "kubernetes"}, {.key = NULL}};
+	struct field fields[] = {{.key = "agents"},
+				 {.key = "cgroups"},
+				 {.key = "kubernetes"},
+				 {.key = "workspace"},
+				 {.key = NULL}};
 	struct field k8s[] = {
 		{.key = "podUIDs"}, {.key = "containerIDs"}, {.key = "namespaces"}, {.key = NULL}};
 	const char *field = "spec.selector";
@@ -1046,6 +1076,8 @@ static int parse_selector(struct parse *p, yaml_node_t *n, struct policy_selecto
 			}
 		}
 	}
+	if (fields[3].val)
+		return parse_selector_workspace(p, fields[3].val, s);
 	return 0;
 }
 

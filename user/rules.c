@@ -239,6 +239,8 @@ static void context(struct rules_opts *o, struct policy_agent *a, bool check)
 {
 	if (!o->home)
 		o->home = check ? CHECK_HOME : getenv("HOME");
+	bool ws_default = !o->workspace;
+
 	if (!o->workspace)
 		o->workspace = check ? CHECK_WORKSPACE : getcwd(o->cwd, sizeof(o->cwd));
 	*a = (struct policy_agent){
@@ -246,6 +248,7 @@ static void context(struct rules_opts *o, struct policy_agent *a, bool check)
 		.cgroup = o->cgroup,
 		.home = o->home,
 		.workspace = o->workspace,
+		.workspace_is_default = ws_default,
 	};
 }
 

@@ -214,9 +214,10 @@ static int policy_add_agent(struct daemon *d, const struct aw_agent *a, const ch
 
 	if (!d->policy)
 		return 0;
-	err = run_policy__add_agent(d->policy, a->slot, a->name, path,
-				    req && req->has_home ? req->home : NULL,
-				    req && req->has_workspace ? req->workspace : NULL);
+	err = run_policy__add_agent(
+		d->policy, a->slot, a->name, path, req && req->has_home ? req->home : NULL,
+		req && req->has_workspace ? req->workspace : NULL,
+		req && req->has_workspace_default ? req->workspace_default : NULL);
 	if (err)
 		log_error("agent '%s': cgroup '%s': not under the policy: %s", a->name, path,
 			  run_policy__last_error(d->policy)[0] ? run_policy__last_error(d->policy)

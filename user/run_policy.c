@@ -267,7 +267,7 @@ static const char *owner_home(const char *cgroup, char *buf, size_t size)
 }
 
 int run_policy__add_agent(struct run_policy *rp, __u32 slot, const char *name, const char *cgroup,
-			  const char *home, const char *workspace)
+			  const char *home, const char *workspace, const char *workspace_default)
 {
 	char owner[PATH_MAX];
 	struct enforce_agent ea = {
@@ -275,7 +275,8 @@ int run_policy__add_agent(struct run_policy *rp, __u32 slot, const char *name, c
 		.name = name,
 		.cgroup = cgroup,
 		.home = home ?: rp->home ?: owner_home(cgroup, owner, sizeof(owner)) ?: "/root",
-		.workspace = workspace ?: rp->workspace ?: RUN_POLICY_NO_WORKSPACE,
+		.workspace = workspace ?: workspace_default ?: rp->workspace ?: RUN_POLICY_NO_WORKSPACE,
+		.workspace_is_default = !workspace,
 	};
 
 	__u32 prev = enforce__generation(rp->enf);

@@ -67,12 +67,14 @@ int run_policy__open(struct run_policy **out, const struct run_policy_opts *o,
 		     const struct aw_capabilities *caps, struct observe *obs, struct stream *st);
 /*
  * Put an agent under its policies. home and workspace: the client's values, or NULL for the
- * defaults above. Each change of generation is reported like a reload, with trigger
- * agent-added or agent-removed and the agent's name. Returns 0 or -errno (the policy in force is then unchanged, and the agent
- * not under it); the error text is in run_policy__last_error().
+ * defaults above; without a workspace, a policy's spec.selector.workspace is the agent's
+ * ${WORKSPACE} in that policy, else workspace_default (the client's fallback), else the
+ * daemon's. Each change of generation is reported like a reload, with trigger agent-added or
+ * agent-removed and the agent's name. Returns 0 or -errno (the policy in force is then
+ * unchanged, and the agent not under it); the error text is in run_policy__last_error().
  */
 int run_policy__add_agent(struct run_policy *rp, __u32 slot, const char *name, const char *cgroup,
-			  const char *home, const char *workspace);
+			  const char *home, const char *workspace, const char *workspace_default);
 /* Take an agent (name: for the event) from its policies. */
 void run_policy__remove_agent(struct run_policy *rp, __u32 slot, const char *name);
 /* Reload now (SIGHUP: trigger "sighup"), and report it. */

@@ -98,6 +98,26 @@ t_check rules-explain-memfd grep -q 'execProtections.denyMemfd' <<<"$out"
 out=$(explain --syscall bpf)
 t_check rules-explain-syscall grep -q "^decided by: rule 'kernel-tampering'" <<<"$out"
 
+# spec.selector.workspace: the ${WORKSPACE} of the agents a policy selects, unless the agent has
+# its own (--workspace here; `exec --workspace` or a daemon client's).
+cat >"$tmp/ws.yaml" <<'EOF'
+apiVersion: agentwatch.dev/v1
+kind: AgentPolicy
+metadata: {name: pods}
+spec:
+  selector: {agents: ["pod-*"], workspace: /workspace}
+  files:
+    - {name: dotenv, path: "**/.env*", except: ["${WORKSPACE}/**"], access: [read], action: deny}
+EOF
+verdict() {
+	"$AW" rules explain --agent "$1" --home /home/ada "${@:3}" --open "$2" --json "$tmp/ws.yaml" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["verdict"])'
+}
+t_eq rules-selector-workspace-inside allow "$(verdict pod-a /workspace/app/.env)"
+t_eq rules-selector-workspace-outside deny "$(verdict pod-a /srv/app/.env)"
+t_eq rules-selector-workspace-agent-own-wins deny "$(verdict pod-a /workspace/app/.env --workspace /srv/app)"
+t_eq rules-selector-workspace-agent-own-allows allow "$(verdict pod-a /srv/app/.env --workspace /srv/app)"
+
 "$AW" rules explain --open /etc/shadow rules/ >/dev/null 2>&1
 t_eq rules-explain-needs-agent 64 $?
 "$AW" rules explain --agent a --connect nowhere rules/ >/dev/null 2>&1

@@ -146,7 +146,8 @@ else
 fi
 
 # --- the daemon ------------------------------------------------------------------------------------
-mkdir -p "$tmp/rules" "$tmp/other" "$tmp/home" "$tmp/ws" "$tmp/q" "$base/pre/job-pre" "$base/svc/job-serve"
+mkdir -p "$tmp/rules" "$tmp/other" "$tmp/home" "$tmp/ws" "$tmp/sws" "$tmp/q" "$base/pre/job-pre" \
+	"$base/svc/job-serve"
 net_policy "$tmp/rules/net.yaml" deny-port-a 127.0.0.2 "$port"
 policy "$tmp/rules/files.yaml" e2e-run-files "  files:
     - name: home-netrc
@@ -163,6 +164,11 @@ net_policy "$tmp/other/real.yaml" deny-sighup-before 127.0.0.4 "$port" e2e-run-s
 ln -s "$tmp/other/real.yaml" "$tmp/linked.yaml"
 echo "machine example.com" >"$tmp/home/.netrc"
 echo "s3cret" >"$tmp/ws/secret"
+echo "s3cret" >"$tmp/sws/secret"
+# A selector's workspace is ${WORKSPACE} for the agents it selects (the daemon gives none).
+policy "$tmp/rules/selws.yaml" e2e-run-selws "  selector: {agents: [job-serve], workspace: $tmp/sws}
+  files:
+    - {name: selector-workspace-secret, path: \"\${WORKSPACE}/secret\", access: [read], action: deny}"
 
 mport=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$AW" run --watch "$glob" --rules "$tmp/rules" --rules "$tmp/linked.yaml" --home "$tmp/home" \
@@ -260,13 +266,16 @@ assert all(e['status_id'] == 1 for e in changes() if e['unmapped']['policy']['tr
 # File rules without BPF-LSM report honestly; with it they are tests/vm/run_policy.sh's.
 file_level=$("$AW" doctor --json 2>/dev/null | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["capabilities"]["file_enforcement"])')
 got_read=$(in_cgroup "$base/pre/job-pre" "$PY" tests/helpers/probe.py batch "read $tmp/home/.netrc" \
-	"read $tmp/ws/secret" | tr '\n' ' ')
+	"read $tmp/ws/secret" "read $tmp/sws/secret" | tr '\n' ' ')
+got_selws=$(in_cgroup "$base/svc/job-serve" "$PY" tests/helpers/probe.py read "$tmp/sws/secret")
 if [ "$file_level" = lsm ]; then
 	t_skip run-policy-file-audit-read-works "file enforcement here: lsm"
 	t_skip run-policy-file-audit-events "file enforcement here: lsm"
 	t_skip run-policy-exec-workspace-variable "file enforcement here: lsm"
+	t_skip run-policy-selector-workspace "file enforcement here: lsm"
 else
-	t_eq run-policy-file-audit-read-works "ok ok" "${got_read% }"
+	t_eq run-policy-file-audit-read-works "ok ok ok" "${got_read% }"
+	t_eq run-policy-selector-workspace-read-works ok "$got_selws"
 	t_eq run-policy-exec-workspace-read-works ok "${got[1]}"
 	# --home is the glob agent's ${HOME}; it has no ${WORKSPACE}; exec's is its own.
 	t_check run-policy-file-audit-events retry 100 events "
@@ -277,6 +286,9 @@ assert not blocked('home-netrc'), 'Blocked, but nothing was refused'
 w = [e for e in evs if e['class_uid'] == 1001 and e['unmapped'].get('rule') == 'workspace-secret']
 assert w and {e['unmapped']['ai_agent']['name'] for e in w} == {'awpolexec$$'}, w
 assert all(e['unmapped']['enforcement'] == 'audit' and e['disposition_id'] == 15 for e in w), w
+s = [e for e in evs if e['class_uid'] == 1001 and e['unmapped'].get('rule') == 'selector-workspace-secret']
+assert s and {e['unmapped']['ai_agent']['name'] for e in s} == {'job-serve'}, s
+assert all(e['file']['path'] == '$tmp/sws/secret' for e in s), s
 "
 fi
 

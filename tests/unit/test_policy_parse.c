@@ -326,6 +326,24 @@ static void test_selector_errors(void **state)
 	       "t.yaml:10:22: spec.selector.kubernetes.containerIDs[0]: 'abc' is not a container "
 	       "ID "
 	       "(12 to 64 lowercase hex digits; a shorter one matches as a prefix)");
+	ERRORS(HDR "  selector:\n    workspace: src/app\n", "t.yaml:7:16: spec.selector.workspace: "
+							    "'src/app' is not a workspace: an "
+							    "absolute "
+							    "path, without variables, '.' or '..'");
+	ERRORS(HDR "  selector:\n    workspace: ${HOME}/src\n", "t.yaml:7:16: "
+								"spec.selector.workspace: "
+								"'${HOME}/src' is not a workspace: "
+								"an "
+								"absolute path, without variables, "
+								"'.' or '..'");
+	ERRORS(HDR "  selector:\n    workspace: /srv/../etc\n", "t.yaml:7:16: "
+								"spec.selector.workspace: "
+								"'/srv/../etc' is not a workspace: "
+								"an "
+								"absolute path, without variables, "
+								"'.' or '..'");
+	ERRORS(HDR "  selector:\n    workspace: [/srv]\n", "t.yaml:7:16: spec.selector.workspace: "
+							   "expected a string, got a sequence");
 }
 
 static void test_all_errors_listed(void **state)
@@ -353,6 +371,7 @@ static void test_good_policy(void **state)
 			       "  selector:\n"
 			       "    agents: [\"claude*\"]\n"
 			       "    kubernetes: {containerIDs: [0123456789ab]}\n"
+			       "    workspace: /srv/agents/ws/\n"
 			       "  syscalls:\n"
 			       "    - {name: s, classes: [bpf, userns], action: deny}\n"
 			       "    - {name: t, names: [ptrace, mount], action: audit}\n"
@@ -387,6 +406,7 @@ static void test_good_policy(void **state)
 	assert_int_equal(p->defaults[2], AW_ACT_AUDIT);
 	assert_int_equal(p->selector.n_agents, 1);
 	assert_int_equal(p->selector.container_ids.n, 1);
+	assert_string_equal(p->selector.workspace, "/srv/agents/ws"); /* trailing '/' dropped */
 	/* ids follow the list order files, exec, network, syscalls, not the YAML order */
 	assert_int_equal(c.n_rules, 5);
 	r = &p->rules[0];
@@ -396,7 +416,7 @@ static void test_good_policy(void **state)
 	assert_int_equal(r->access, AW_ACC_READ | AW_ACC_WRITE | AW_ACC_TRUNC);
 	assert_int_equal(r->bins.flags, AW_REF_BIN_EXCEPT);
 	assert_int_equal(r->except.n, 1);
-	assert_int_equal(r->pos.line, 20);
+	assert_int_equal(r->pos.line, 21);
 	assert_int_equal(r->pos.col, 14);
 	r = &p->rules[1];
 	assert_string_equal(r->name, "e");
