@@ -12,11 +12,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <json-c/json.h>
 
 #include "cli.h"
 #include "json_writer.h"
 #include "policy.h"
 #include "policy_image.h"
+#include "rules_fs.h"
 
 /* What `check` compiles against when not told: any absolute paths do for the shapes. */
 #define CHECK_HOME	"/home/agent"
@@ -108,7 +110,11 @@ static void usage_rules(FILE *out)
 		"the\n"
 		"           parent's). --access: "
 		"read,write,create,delete,rename,exec,truncate,link\n"
-		"           (default read).\n"
+		"           (default read). --open looks at this machine's file system as the "
+		"kernel\n"
+		"           would: symlinks are followed, and a path through a bind mount of a "
+		"directory\n"
+		"           a rule names is decided on that directory's own name too.\n"
 		"\n"
 		"  --agent NAME      agent name, for `selector.agents`\n"
 		"  --cgroup PATH     the agent's cgroup path, for `selector.cgroups` and "
@@ -424,8 +430,40 @@ static int parse_connect(const char *s, int *family, __u8 addr[16], __u16 *port,
 	return 0;
 }
 
+/* The decision as JSON, with what the file system added to an --open query. */
+static void print_json(const struct policy_image *img, const struct policy_decision *d,
+		       const struct rules_fs_path *fp)
+{
+	struct json_object *o, *alias;
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *mem = open_memstream(&buf, &len);
+
+	if (!mem)
+		return;
+	policy_decision__print(img, d, mem, true);
+	fclose(mem);
+	o = buf ? json_tokener_parse(buf) : NULL;
+	if (o && fp) {
+		json_object_object_add(o, "walked", json_object_new_string(fp->walked));
+		alias = NULL;
+		if (fp->via[0]) {
+			alias = json_object_new_object();
+			json_object_object_add(alias, "via", json_object_new_string(fp->via));
+			json_object_object_add(alias, "anchor", json_object_new_string(fp->anchor));
+		}
+		json_object_object_add(o, "alias", alias);
+	}
+	if (o)
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	free(buf);
+}
+
 static int rules_explain(int argc, char **argv)
 {
+	struct rules_fs_path *fp = NULL;
 	struct rules_opts o = {0};
 	struct policy_errors errs = {0};
 	struct policy_collection c;
@@ -480,9 +518,16 @@ static int rules_explain(int argc, char **argv)
 	policy_errors__print(&errs, stderr);
 	if (ret)
 		goto out;
-	if (o.open)
-		ret = policy_image__decide_file(img, 1, o.open, access, o.exe, d);
-	else if (o.exec)
+	if (o.open) {
+		fp = malloc(sizeof(*fp));
+		ret = !fp		 ? -ENOMEM
+		      : o.open[0] != '/' ? -EINVAL
+					 : rules_fs__resolve(img, 1, o.open, fp);
+		if (!ret)
+			ret = policy_image__decide_file_alias(img, 1, fp->walked, fp->rest_len,
+							      fp->via[0] ? fp->anchor : NULL,
+							      access, o.exe, d);
+	} else if (o.exec)
 		ret = policy_image__decide_exec(img, 1, o.exec, o.exe, o.exec_flags, d);
 	else if (o.connect)
 		ret = policy_image__decide_connect(img, 1, family, addr, port, proto, d);
@@ -509,9 +554,20 @@ static int rules_explain(int argc, char **argv)
 			printf("connect %s, agent '%s'\n", o.connect, o.agent);
 		else
 			printf("syscall class %s, agent '%s'\n", o.syscall, o.agent);
+		if (fp && fp->resolved)
+			printf("opens: %s (symlinks followed, as the kernel decides)\n",
+			       fp->walked);
+		if (fp && fp->via[0])
+			printf("reached through: %s, another name (bind mount or clone) of %s, "
+			       "which a rule names: decided on both names\n",
+			       fp->via, fp->anchor);
 	}
-	policy_decision__print(img, d, stdout, o.json);
+	if (o.json)
+		print_json(img, d, fp);
+	else
+		policy_decision__print(img, d, stdout, false);
 out:
+	free(fp);
 	free(d);
 	policy_image__free(img);
 	policy_collection__free(&c);

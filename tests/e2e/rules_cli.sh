@@ -118,6 +118,38 @@ t_eq rules-selector-workspace-outside deny "$(verdict pod-a /srv/app/.env)"
 t_eq rules-selector-workspace-agent-own-wins deny "$(verdict pod-a /workspace/app/.env --workspace /srv/app)"
 t_eq rules-selector-workspace-agent-own-allows allow "$(verdict pod-a /srv/app/.env --workspace /srv/app)"
 
+# explain --open looks at this machine's file system as the kernel would: symlinks followed, and
+# a bind mount of a directory a rule names decided on the directory's own name too (anchors).
+mkdir -p "$tmp/fs/home/.ssh" "$tmp/fs/bind"
+echo key >"$tmp/fs/home/.ssh/id_rsa"
+ln -s "$tmp/fs/home/.ssh/id_rsa" "$tmp/fs/link"
+fsx() { "$AW" rules explain --agent a --home "$tmp/fs/home" --json --open "$@" rules/default.yaml; }
+t_check rules-explain-symlink-followed python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["verdict"] == "deny" and d["rule"] == "ssh-private-keys" and d["walked"] == sys.argv[2], d' \
+	"$(fsx "$tmp/fs/link")" "$tmp/fs/home/.ssh/id_rsa"
+if [ "$(id -u)" = 0 ] && mount --bind "$tmp/fs/home/.ssh" "$tmp/fs/bind" 2>/dev/null; then
+	trap 'umount "$tmp/fs/bind" 2>/dev/null; rm -rf "$tmp"' EXIT
+	echo later >"$tmp/fs/home/.ssh/id_later"
+	t_check rules-explain-bind-mount-anchor python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["verdict"] == "deny" and d["rule"] == "ssh-private-keys", d
+assert d["alias"] == {"via": sys.argv[2] + "/bind", "anchor": sys.argv[2] + "/home/.ssh"}, d' \
+		"$(fsx "$tmp/fs/bind/id_later")" "$tmp/fs"
+	t_check rules-explain-bind-mount-pub-still-free python3 -c '
+import json, sys; d = json.loads(sys.argv[1]); assert d["verdict"] == "allow", d' \
+		"$(fsx "$tmp/fs/bind/id_later.pub")"
+	umount "$tmp/fs/bind"
+else
+	t_skip rules-explain-bind-mount-anchor "needs root to bind-mount"
+	t_skip rules-explain-bind-mount-pub-still-free "needs root to bind-mount"
+fi
+t_check rules-explain-no-alias-by-own-name python3 -c '
+import json, sys; d = json.loads(sys.argv[1]); assert d["alias"] is None and d["verdict"] == "deny", d' \
+	"$(fsx "$tmp/fs/home/.ssh/id_rsa")"
+
 "$AW" rules explain --open /etc/shadow rules/ >/dev/null 2>&1
 t_eq rules-explain-needs-agent 64 $?
 "$AW" rules explain --agent a --connect nowhere rules/ >/dev/null 2>&1
