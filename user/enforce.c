@@ -19,6 +19,7 @@ struct enforce_slot {
 	__u32 slot;
 	char *name, *cgroup, *home, *workspace;
 	bool workspace_is_default;
+	bool deferred; /* added while held: in force from enforce__release() */
 };
 
 struct enforce {
@@ -31,6 +32,8 @@ struct enforce {
 	struct enforce_slot agents[ENFORCE_MAX_AGENTS];
 	struct enforce_slot pending; /* used: compile the pending set (enforce__set_pending) */
 	bool pending_failed;	     /* it did not compile: pending cgroups have no policy */
+	bool held;		     /* enforce__hold(): agents wait for enforce__release() */
+	bool changed_while_held;
 	__u32 gen;
 	unsigned int reload_failures;
 	char last_error[ENFORCE_ERROR_MAX];
@@ -290,6 +293,12 @@ int enforce__add_agent(struct enforce *e, const struct enforce_agent *agent)
 	if (!a)
 		return log_errno(ENOSPC, "policy: more than %d agents", ENFORCE_MAX_AGENTS);
 	err = fill_slot(a, agent);
+	if (!err && e->held) {
+		a->deferred = true;
+		e->changed_while_held = true;
+		free_slot(&old);
+		return 0;
+	}
 	if (!err)
 		err = rebuild(e, &e->coll);
 	if (err) {
@@ -337,7 +346,74 @@ int enforce__remove_agent(struct enforce *e, __u32 slot)
 	for (i = 0; i < ENFORCE_MAX_AGENTS; i++)
 		if (e->agents[i].used && e->agents[i].slot == slot)
 			free_slot(&e->agents[i]);
+	if (e->held) {
+		e->changed_while_held = true;
+		return 0;
+	}
 	return rebuild(e, &e->coll);
+}
+
+void enforce__hold(struct enforce *e)
+{
+	e->held = true;
+}
+
+int enforce__release(struct enforce *e)
+{
+	char errors[ENFORCE_ERROR_MAX] = "";
+	struct enforce_slot *retry;
+	int i, n = 0, err, failed = 0;
+	size_t len = 0;
+
+	e->held = false;
+	if (!e->changed_while_held)
+		return 0;
+	e->changed_while_held = false;
+	e->last_error[0] = '\0';
+	err = rebuild(e, &e->coll);
+	if (!err) {
+		for (i = 0; i < ENFORCE_MAX_AGENTS; i++)
+			e->agents[i].deferred = false;
+		return 0;
+	}
+	/* Some agent's policy did not compile: put the others in force one by one. */
+	log_warn("policy: the agents added together failed; adding them one by one");
+	retry = calloc(ENFORCE_MAX_AGENTS, sizeof(*retry));
+	if (!retry)
+		return -ENOMEM;
+	for (i = 0; i < ENFORCE_MAX_AGENTS; i++) {
+		if (!e->agents[i].used || !e->agents[i].deferred)
+			continue;
+		retry[n++] = e->agents[i];
+		memset(&e->agents[i], 0, sizeof(e->agents[i]));
+	}
+	for (i = 0; i < n; i++) {
+		struct enforce_agent ea = {
+			.slot = retry[i].slot,
+			.name = retry[i].name,
+			.cgroup = retry[i].cgroup,
+			.home = retry[i].home,
+			.workspace = retry[i].workspace,
+			.workspace_is_default = retry[i].workspace_is_default,
+		};
+
+		if (enforce__add_agent(e, &ea)) {
+			log_error("policy: agent '%s' (cgroup '%s'): not under the policy: %s",
+				  ea.name ? ea.name : "?", ea.cgroup ? ea.cgroup : "?",
+				  e->last_error);
+			/* for the event: "agent 'NAME': <error>", one line each */
+			if (len < sizeof(errors))
+				len += snprintf(errors + len, sizeof(errors) - len,
+						"%sagent '%s': %s", failed ? "\n" : "",
+						ea.name ? ea.name : "?", e->last_error);
+			failed++;
+		}
+		free_slot(&retry[i]);
+	}
+	free(retry);
+	if (failed)
+		snprintf(e->last_error, sizeof(e->last_error), "%s", errors);
+	return failed ? -EINVAL : 0;
 }
 
 int enforce__reload(struct enforce *e)

@@ -37,6 +37,15 @@ int enforce__open(struct enforce **out, char *const *paths, int n_paths,
 int enforce__add_agent(struct enforce *e, const struct enforce_agent *agent);
 int enforce__remove_agent(struct enforce *e, __u32 slot);
 /*
+ * Hold: agents added or removed from now on change nothing in the kernel until
+ * enforce__release() puts them all in force with one compile and one switch (the daemon's
+ * agents at start: one generation, not one per agent). When that fails, release adds the held
+ * agents one by one, so only those whose policy cannot compile stay out; it returns -EINVAL
+ * then (each failure logged), else 0.
+ */
+void enforce__hold(struct enforce *e);
+int enforce__release(struct enforce *e);
+/*
  * The daemon's pending cgroups (AW_AGENT_SLOT_PENDING, include/agentwatch/agent.h: made under a
  * watch glob's prefix, not yet matched and registered by the daemon) get the merge of every
  * loaded policy, with these ${HOME} and ${WORKSPACE}: the strictest combination, because the

@@ -1006,7 +1006,12 @@ static int start(struct daemon *d)
 		return log_errno(ret, "ring buffer 'events': epoll");
 
 	snprintf(path, sizeof(path), "%s", d->mount[0] ? d->mount : "/");
+	/* The agents found now go under their policies together: one compile, one switch. */
+	if (d->policy)
+		run_policy__hold(d->policy);
 	walk(d, path, strlen(d->mount), NULL);
+	if (d->policy)
+		run_policy__release(d->policy, "agents-at-start");
 	/* Listening last: a client that can connect finds the daemon ready. */
 	ret = control_server__open(&d->ctl, socket, d->epfd, &control_ops, d);
 	if (ret)

@@ -303,6 +303,20 @@ void run_policy__remove_agent(struct run_policy *rp, __u32 slot, const char *nam
 		publish(rp);
 }
 
+void run_policy__hold(struct run_policy *rp)
+{
+	enforce__hold(rp->enf);
+}
+
+void run_policy__release(struct run_policy *rp, const char *trigger)
+{
+	__u32 prev = enforce__generation(rp->enf);
+	int err = enforce__release(rp->enf);
+
+	if (err || enforce__generation(rp->enf) != prev)
+		report(rp, !err, prev, trigger, NULL);
+}
+
 const char *run_policy__last_error(const struct run_policy *rp)
 {
 	return enforce__last_error(rp->enf);

@@ -77,6 +77,13 @@ int run_policy__add_agent(struct run_policy *rp, __u32 slot, const char *name, c
 			  const char *home, const char *workspace, const char *workspace_default);
 /* Take an agent (name: for the event) from its policies. */
 void run_policy__remove_agent(struct run_policy *rp, __u32 slot, const char *name);
+/*
+ * Between hold and release, agents added or removed wait, and go in force together with one
+ * generation, reported with `trigger` (the daemon holds while it registers the agents it finds
+ * at start: "agents-at-start"). An agent whose policy cannot compile stays out (logged).
+ */
+void run_policy__hold(struct run_policy *rp);
+void run_policy__release(struct run_policy *rp, const char *trigger);
 /* Reload now (SIGHUP: trigger "sighup"), and report it. */
 void run_policy__reload(struct run_policy *rp, const char *trigger);
 const char *run_policy__last_error(const struct run_policy *rp);

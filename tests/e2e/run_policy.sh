@@ -186,6 +186,10 @@ t_check run-policy-start-event events "
 c = changes()
 assert c and c[0]['status_id'] == 1 and c[0]['activity_id'] == 8, c
 assert c[0]['unmapped']['policy']['trigger'] == 'start', c[0]
+# the agents found at start (job-pre, job-serve) go in force together: one more generation
+assert c[1]['unmapped']['policy']['trigger'] == 'agents-at-start' and c[1]['status_id'] == 1, c[1]
+assert c[1]['unmapped']['policy']['generation'] == c[0]['unmapped']['policy']['generation'] + 1, c[1]
+assert not [e for e in c if e['unmapped']['policy'].get('agent') in ('job-pre', 'job-serve')], c
 assert c[0]['app']['feature'] == {'name': 'policy', 'version': str(c[0]['unmapped']['policy']['generation'])}, c[0]
 "
 
@@ -397,5 +401,38 @@ t_eq run-policy-daemon-exit-0 0 $?
 daemon=
 t_eq run-policy-after-stop-free ok \
 	"$(in_cgroup "$base/pre/job-pre" "$PY" tests/helpers/probe.py tcp 127.0.0.2 $((port + 1)))"
+# --- agents found at start: one generation for all; one whose policy cannot compile stays out ----
+# Five policies deny the same file to job-serve: its key would need more references than the
+# kernel holds, so job-serve's set cannot compile (nor can the pending merge).
+rm -rf "$tmp/rules" && mkdir "$tmp/rules"
+net_policy "$tmp/rules/net.yaml" deny-start-all 127.0.0.8 "$port"
+for i in 1 2 3 4 5; do
+	policy "$tmp/rules/over$i.yaml" "e2e-run-over$i" "  selector: {agents: [job-serve]}
+  files:
+    - {name: over$i, path: $tmp/over, action: deny}"
+done
+: >"$ev"
+"$AW" run --watch "$glob" --rules "$tmp/rules" --events "$ev" --socket "$sock" 2>"$tmp/daemon2.err" &
+daemon=$!
+if retry 2400 test -S "$sock" && retry 100 status 'True'; then
+	t_eq run-policy-start-batch-in-force EPERM \
+		"$(in_cgroup "$base/pre/job-pre" "$PY" tests/helpers/probe.py tcp 127.0.0.8 "$port")"
+	t_eq run-policy-start-batch-failed-agent-out ok \
+		"$(in_cgroup "$base/svc/job-serve" "$PY" tests/helpers/probe.py tcp 127.0.0.8 "$port")"
+	t_check run-policy-start-batch-logged grep -q "agent 'job-serve' (cgroup '$base/svc/job-serve'): not under the policy" "$tmp/daemon2.err"
+	t_check run-policy-start-batch-events events "
+c = changes()
+assert [e['unmapped']['policy']['trigger'] for e in c] == ['start', 'agents-at-start'], c
+p = c[1]['unmapped']['policy']
+assert c[1]['status_id'] == 2 and p['generation'] > p['previous_generation'], p
+assert len(p['errors']) >= 1 and all(l.startswith(\"agent 'job-serve': \") for l in p['errors'][:1]), p
+"
+else
+	t_fail run-policy-start-batch "the second daemon did not start: $(tail -n 5 "$tmp/daemon2.err")"
+fi
+kill -TERM "$daemon"
+wait "$daemon"
+daemon=
+
 [ "$T_FAILED" -eq 0 ] || tail -n 20 "$tmp/daemon.err" >&2
 t_done
