@@ -215,6 +215,8 @@ static const char *class_name(int class_uid)
 		return "detection_finding";
 	case 4001:
 		return "network_activity";
+	case 6002:
+		return "application_lifecycle"; /* policy loads and reloads */
 	}
 	return NULL;
 }

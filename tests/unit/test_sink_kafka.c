@@ -316,6 +316,8 @@ static void test_topic_name(void **state)
 	assert_string_equal(buf, "aw-network_activity");
 	assert_int_equal(sink_kafka__topic_name("aw-{class_name}", 1008, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "aw-event_log_activity");
+	assert_int_equal(sink_kafka__topic_name("aw-{class_name}", 6002, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "aw-application_lifecycle");
 	assert_int_equal(sink_kafka__topic_name("aw-{class_name}", 6003, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "aw-class_6003");
 	assert_int_equal(sink_kafka__topic_name("plain", 1001, buf, sizeof(buf)), 0);
