@@ -549,8 +549,8 @@ struct inode_writer {
 	size_t written, entered, skipped;
 	char *missing[MISSING_DIRS]; /* paths this walk found missing, most recent ones */
 	unsigned int next_missing;
-	const struct policy_links *links; /* UNDER_* requests: the multi-link files */
-	unsigned char *linked;		  /* per inventory file: resolved for links_set already */
+	struct policy_links *links; /* UNDER_* requests: the multi-link files */
+	unsigned char *linked;	    /* per inventory file: resolved for links_set already */
 	__u32 links_set;
 	size_t links_written;
 };
@@ -628,12 +628,6 @@ static bool name_matches(const struct policy_inode_req *req, const char *name)
 		return len >= lit && strcmp(name + len - lit, req->name) == 0;
 	case AW_FK_CHILD_GLOB:
 		return policy_glob__match(req->name, name, len);
-	case AW_FK_UNDER_NAME:
-		return strcmp(name, req->name) == 0;
-	case AW_FK_UNDER_PREFIX:
-		return len >= lit && strncmp(name, req->name, lit) == 0;
-	case AW_FK_UNDER_SUFFIX:
-		return len >= lit && strcmp(name + len - lit, req->name) == 0;
 	}
 	return false;
 }
@@ -680,7 +674,9 @@ static int walk_tree(struct inode_writer *w, const char *dir, int depth)
  */
 static int resolve_under(struct inode_writer *w, const struct policy_inode_req *req)
 {
-	const struct policy_links *l = w->links;
+	struct policy_links *l = w->links;
+	const size_t *ix;
+	long n;
 	int err = 0;
 
 	if (!l)
@@ -689,13 +685,15 @@ static int resolve_under(struct inode_writer *w, const struct policy_inode_req *
 		memset(w->linked, 0, l->n);
 		w->links_set = req->set;
 	}
-	for (size_t i = 0; i < l->n && !err; i++) {
+	n = policy_links__named(l, req->kind, req->name, &ix);
+	if (n < 0)
+		return (int)n;
+	for (long k = 0; k < n && !err; k++) {
+		size_t i = ix[k], before = w->written;
 		const struct policy_link_file *f = &l->files[i];
-		size_t before = w->written;
 		struct stat st;
 
-		if (w->linked[i] || !policy_links__below(f->path, req->path) ||
-		    !name_matches(req, f->path + f->base))
+		if (w->linked[i] || !policy_links__below(f->path, req->path))
 			continue;
 		w->linked[i] = 1;
 		if (lstat(f->path, &st) || !S_ISREG(st.st_mode))
@@ -771,7 +769,8 @@ static int by_length(const void *a, const void *b)
 
 /*
  * The inventory of every directory an UNDER_* request names, walked where no earlier apply
- * did (shallowest first, so that a deeper one is found covered).
+ * did (shallowest first, so that a deeper one is found covered). A reload that names no new
+ * directory costs one hash lookup per request.
  */
 static int cover_links(struct policy_links *l, const struct policy_image *img,
 		       struct policy_apply_stats *st)
@@ -786,7 +785,8 @@ static int cover_links(struct policy_links *l, const struct policy_image *img,
 	if (!roots)
 		return -ENOMEM;
 	for (i = 0; i < img->n_inodes; i++)
-		if (img->inodes[i].kind >= AW_FK_UNDER_NAME)
+		if (img->inodes[i].kind >= AW_FK_UNDER_NAME &&
+		    !policy_links__asked(l, img->inodes[i].path))
 			roots[n++] = img->inodes[i].path;
 	qsort(roots, n, sizeof(*roots), by_length);
 	for (i = 0; i < n && !err; i++)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/magic.h>
+#include <agentwatch/policy.h>
 
 #include "policy_links.h"
 
@@ -80,6 +81,9 @@ void policy_links__free(struct policy_links *l)
 	free(l->files);
 	free_strings(l->roots, l->n_roots);
 	free_strings(l->scope, l->n_scope);
+	free_strings(l->asked, l->cap_asked);
+	free(l->by_name);
+	free(l->by_rname);
 	free(l);
 }
 
@@ -118,6 +122,9 @@ int policy_links__set_scope(struct policy_links *l, const char *const *dirs, int
 		}
 	}
 	free_strings(l->scope, l->n_scope);
+	free_strings(l->asked, l->cap_asked); /* asked under another scope */
+	l->asked = NULL;
+	l->n_asked = l->cap_asked = 0;
 	l->scope = scope;
 	l->n_scope = n;
 	l->scoped = true;
@@ -343,6 +350,7 @@ static int walk_root(struct policy_links *l, const char *root)
 		return err;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	l->walks++;
+	l->indexed = (size_t)-1; /* files[] changes */
 	fd = open(*root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		goto out; /* nothing there (yet): files made later are matched by name */
@@ -367,11 +375,61 @@ out:
 	return err;
 }
 
+/* --- the roots asked before: a string set (open addressing) -------------------------------- */
+
+static size_t str_hash(const char *s)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
+	return (size_t)h;
+}
+
+static size_t asked_slot(char **set, size_t cap, const char *s)
+{
+	size_t i = str_hash(s) & (cap - 1);
+
+	while (set[i] && strcmp(set[i], s))
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+bool policy_links__asked(const struct policy_links *l, const char *root)
+{
+	return l->cap_asked && l->asked[asked_slot(l->asked, l->cap_asked, root)];
+}
+
+static int asked_add(struct policy_links *l, const char *root)
+{
+	if ((l->n_asked + 1) * 2 > l->cap_asked) {
+		size_t cap = l->cap_asked ? l->cap_asked * 2 : 64;
+		char **set = calloc(cap, sizeof(*set));
+
+		if (!set)
+			return -ENOMEM;
+		for (size_t i = 0; i < l->cap_asked; i++)
+			if (l->asked[i])
+				set[asked_slot(set, cap, l->asked[i])] = l->asked[i];
+		free(l->asked);
+		l->asked = set;
+		l->cap_asked = cap;
+	}
+	if (!(l->asked[asked_slot(l->asked, l->cap_asked, root)] = strdup(root)))
+		return -ENOMEM;
+	l->n_asked++;
+	return 0;
+}
+
 int policy_links__cover(struct policy_links *l, const char *root)
 {
-	char *r = normalize(root);
+	char *r;
 	int err = 0;
 
+	/* a reload asks for the same roots again: one lookup each */
+	if (policy_links__asked(l, root))
+		return 0;
+	r = normalize(root);
 	if (!r)
 		return -ENOMEM;
 	if (!l->scoped)
@@ -383,5 +441,94 @@ int policy_links__cover(struct policy_links *l, const char *root)
 			err = walk_root(l, r);
 	}
 	free(r);
-	return err;
+	return err ? err : asked_add(l, root);
+}
+
+/* --- by name ------------------------------------------------------------------------------- */
+
+static const char *name_of(const struct policy_links *l, size_t i)
+{
+	return l->files[i].path + l->files[i].base;
+}
+
+/* Order by name read from its end: the names ending in a suffix are then contiguous. */
+static int rcmp(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	while (la && lb) {
+		unsigned char ca = a[--la], cb = b[--lb];
+
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+	}
+	return la ? 1 : lb ? -1 : 0;
+}
+
+static int by_name(const void *a, const void *b, void *arg)
+{
+	return strcmp(name_of(arg, *(const size_t *)a), name_of(arg, *(const size_t *)b));
+}
+
+static int by_rname(const void *a, const void *b, void *arg)
+{
+	return rcmp(name_of(arg, *(const size_t *)a), name_of(arg, *(const size_t *)b));
+}
+
+static int build_index(struct policy_links *l)
+{
+	size_t n = l->n ? l->n : 1;
+	size_t *a = realloc(l->by_name, n * sizeof(*a)), *b;
+
+	if (!a)
+		return -ENOMEM;
+	l->by_name = a;
+	b = realloc(l->by_rname, n * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	l->by_rname = b;
+	for (size_t i = 0; i < l->n; i++)
+		a[i] = b[i] = i;
+	qsort_r(a, l->n, sizeof(*a), by_name, l);
+	qsort_r(b, l->n, sizeof(*b), by_rname, l);
+	l->indexed = l->n;
+	return 0;
+}
+
+static bool named(int kind, const char *name, const char *lit, size_t lit_len)
+{
+	size_t len = strlen(name);
+
+	switch (kind) {
+	case AW_FK_UNDER_NAME:
+		return !strcmp(name, lit);
+	case AW_FK_UNDER_PREFIX:
+		return !strncmp(name, lit, lit_len);
+	default:
+		return len >= lit_len && !strcmp(name + len - lit_len, lit);
+	}
+}
+
+long policy_links__named(struct policy_links *l, int kind, const char *name, const size_t **first)
+{
+	const size_t *ix;
+	size_t lo = 0, hi, lit_len = strlen(name);
+
+	if (l->indexed != l->n && build_index(l))
+		return -ENOMEM;
+	ix = kind == AW_FK_UNDER_SUFFIX ? l->by_rname : l->by_name;
+	/* the first name not ordered before `name`: the matches start there */
+	for (hi = l->n; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *m = name_of(l, ix[mid]);
+
+		if ((kind == AW_FK_UNDER_SUFFIX ? rcmp(m, name) : strcmp(m, name)) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (hi = lo; hi < l->n && named(kind, name_of(l, ix[hi]), name, lit_len); hi++)
+		;
+	*first = ix + lo;
+	return (long)(hi - lo);
 }

@@ -46,6 +46,11 @@ struct policy_links {
 	size_t n, cap;
 	char **roots; /* walked: no root at or below one of these is walked again */
 	size_t n_roots, cap_roots;
+	char **asked; /* every root policy_links__cover was given (a hash set): covered already */
+	size_t n_asked, cap_asked;
+	/* files[] indexes by name and by reversed name (policy_links__named), valid when
+	 * indexed == n */
+	size_t *by_name, *by_rname, indexed;
 	bool scoped; /* walk only within scope[] (none when n_scope is 0) */
 	char **scope;
 	size_t n_scope;
@@ -86,6 +91,14 @@ int policy_links__set_scope(struct policy_links *l, const char *const *dirs, int
  * directory that cannot be read is left out silently.
  */
 int policy_links__cover(struct policy_links *l, const char *root);
+/* policy_links__cover(root) was called before: it has nothing left to do (a hash lookup). */
+bool policy_links__asked(const struct policy_links *l, const char *root);
+/*
+ * The files whose name is `name` (AW_FK_UNDER_NAME), starts with it (UNDER_PREFIX) or ends with
+ * it (UNDER_SUFFIX): *first points at n indexes into files[]. O(log n) (an index sorted by
+ * name, built once after the walks). Returns n, or -ENOMEM.
+ */
+long policy_links__named(struct policy_links *l, int kind, const char *name, const size_t **first);
 /* `path` is `dir` or below it ("" and "/" hold everything). */
 bool policy_links__below(const char *path, const char *dir);
 /* A file system the walks do not enter (statfs f_type: proc, sysfs, cgroup, devpts, ...). */

@@ -140,6 +140,20 @@ static void same_file(const struct policy_link_file *f, const char *rel)
 	assert_string_equal(f->path + f->base, strrchr(f->path, '/') + 1);
 }
 
+/* How many files policy_links__named finds; `must` (root-relative) among them. */
+static long count_named(struct policy_links *l, int kind, const char *name, const char *must)
+{
+	const size_t *ix;
+	long n = policy_links__named(l, kind, name, &ix);
+	bool seen = false;
+
+	assert_true(n >= 0);
+	for (long k = 0; k < n; k++)
+		seen |= must && l->files[ix[k]].path == find(l, must)->path;
+	assert_true(!must || seen);
+	return n;
+}
+
 /* Every multi-link regular file, under each of its names; nothing else. */
 static void test_inventory(void **state)
 {
@@ -159,6 +173,16 @@ static void test_inventory(void **state)
 	assert_null(find(l, "sym"));	     /* a symlink is not a name of the file */
 	assert_false(l->truncated);
 	assert_int_equal(l->walks, 1);
+	/* by name, as UNDER_NAME, UNDER_PREFIX and UNDER_SUFFIX records look them up */
+	assert_int_equal(count_named(l, AW_FK_UNDER_NAME, ".env", "a/.env"), 1);
+	assert_int_equal(count_named(l, AW_FK_UNDER_PREFIX, ".env", "ws/.env.local"), 2);
+	assert_int_equal(count_named(l, AW_FK_UNDER_SUFFIX, ".txt", "h.txt"), 4);
+	assert_int_equal(count_named(l, AW_FK_UNDER_SUFFIX, "notes.txt", "ws-notes.txt"), 2);
+	assert_int_equal(count_named(l, AW_FK_UNDER_SUFFIX, ".local", "ws/.env.local"), 1);
+	assert_int_equal(count_named(l, AW_FK_UNDER_PREFIX, "h", "h.txt"), 1);
+	assert_int_equal(count_named(l, AW_FK_UNDER_NAME, ".en", NULL), 0);
+	assert_int_equal(count_named(l, AW_FK_UNDER_PREFIX, "zz", NULL), 0);
+	assert_int_equal(count_named(l, AW_FK_UNDER_SUFFIX, "a.txt", NULL), 0);
 	/* 8 directories and 7 files (the symlink is skipped by its d_type where there is one) */
 	assert_true(l->visited == 15 || l->visited == 16);
 	policy_links__free(l);
@@ -244,6 +268,8 @@ static void test_cache(void **state)
 	assert_int_equal(policy_links__cover(l, d), 0);
 	assert_int_equal(l->walks, 2);
 	assert_int_equal(l->n, 6);
+	assert_true(policy_links__asked(l, root));
+	assert_false(policy_links__asked(l, "/elsewhere"));
 	policy_links__free(l);
 }
 
