@@ -561,9 +561,9 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("%ld agree, %ld disagree (generation %u, %zu records, %zu written by the last "
-	       "apply, %zu multi-link files protected of %zu found)\n",
-	       r.agree, r.disagree, st.gen, st.records, st.written, st.links_protected,
-	       st.link_files);
+	       "apply in %.1f ms, %zu multi-link files protected of %zu found)\n",
+	       r.agree, r.disagree, st.gen, st.records, st.written, st.switch_ms,
+	       st.links_protected, st.link_files);
 	rc = r.disagree ? 1 : 0;
 out_destroy_skel:
 	policy_backend__bpf_free(&backend);
