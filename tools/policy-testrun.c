@@ -3,7 +3,7 @@
  * agentwatch-policy-testrun: the kernel policy matcher against the reference matcher.
  *
  *   agentwatch-policy-testrun [--agent NAME] [--home DIR] [--workspace DIR] [--quiet]
- *                             [--reload-from OTHER] RULES... < QUERIES
+ *                             [--reload-from OTHER] [--link-scan DIR|none]... RULES... < QUERIES
  *
  * Compiles RULES for one agent (slot 1), applies the image to the maps of bpf/policy_test.bpf.c
  * with the real applier, then answers each query twice: by the BPF matcher through
@@ -19,6 +19,14 @@
  *                                        is told DIR's inode as the walk's anchor, the
  *                                        reference decides the alias if the applier anchored
  *                                        DIR (include/agentwatch/policy.h, "Anchors")
+ *   inode ACCESS EXE|- PATH FILE         file access to PATH, a hard link of the existing file
+ *                                        FILE that no rule names: the kernel is told FILE's
+ *                                        identity (dev, ino), the reference decides FILE by
+ *                                        its name, as the contract says a protected file's
+ *                                        identity carries its rules whatever name reaches it
+ *                                        (policy.h, "Protected files are matched by identity")
+ * --link-scan: where the applier looks for files with several names (policy_links.h; default:
+ * the whole directories any-depth rules name, e.g. / for the dotenv rule of rules/default.yaml).
  * Prints one line per disagreement and a summary "N agree, N disagree"; exits 1 on any
  * disagreement. Needs root (BPF).
  */
@@ -38,6 +46,7 @@
 #include "log.h"
 #include "policy_apply.h"
 #include "policy_image.h"
+#include "policy_links.h"
 #include "policy_pattern.h"
 #include "policy_test.skel.h"
 
@@ -180,6 +189,29 @@ static int query_alias(struct runner *r, const char *line, struct aw_policy_quer
 					       strcmp(exe, "-") ? exe : NULL, d);
 }
 
+/* inode ACCESS EXE|- PATH FILE */
+static int query_inode(struct runner *r, const char *line, struct aw_policy_query *q,
+		       struct policy_decision *d)
+{
+	char acc[64], exe[PATH_MAX], path[PATH_MAX], file[PATH_MAX];
+	struct stat st;
+
+	if (sscanf(line, "inode %63s %4095s %4095s %4095s", acc, exe, path, file) != 4 ||
+	    strlen(path) >= sizeof(q->path))
+		return -EINVAL;
+	if (lstat(file, &st))
+		return -errno;
+	q->kind = AW_QUERY_PATH;
+	q->access = parse_access(acc);
+	q->exe_hash = strcmp(exe, "-") ? path_hash(exe) : 0;
+	q->path_len = strlen(path);
+	memcpy(q->path, path, q->path_len);
+	q->dev = policy_apply__kernel_dev(st.st_dev);
+	q->ino = st.st_ino;
+	return policy_image__decide_file(r->img, 1, file, q->access, strcmp(exe, "-") ? exe : NULL,
+					 d);
+}
+
 static int ip_proto(__u8 proto)
 {
 	return proto == AW_PROTO_ANY   ? IPPROTO_RAW
@@ -230,6 +262,8 @@ static int query(struct runner *r, char *line)
 		}
 	} else if (strcmp(kind, "alias") == 0) {
 		err = query_alias(r, copy, &q, &d);
+	} else if (strcmp(kind, "inode") == 0) {
+		err = query_inode(r, copy, &q, &d);
 	} else if (strcmp(kind, "file") == 0 && n == 4) {
 		q.kind = AW_QUERY_PATH;
 		q.access = parse_access(a);
@@ -385,6 +419,16 @@ static void map_fds(struct aw_policy_test *skel, int fd[POLICY_MAP__COUNT])
 	fd[POLICY_MAP_FILE_ANCHORS] = bpf_map__fd(skel->maps.file_anchors);
 }
 
+static struct policy_link_scan link_scan; /* --link-scan */
+
+static int new_backend(struct policy_backend_bpf *b, const int fd[POLICY_MAP__COUNT])
+{
+	policy_backend__bpf(b, fd);
+	if (link_scan.set)
+		return policy_backend__set_link_scan(&b->ops, link_scan.dirs, link_scan.n);
+	return 0;
+}
+
 /* Apply RULES alone to a second copy of the maps, and compare. */
 static int check_against_fresh(const int fd[POLICY_MAP__COUNT], const struct policy_image *img)
 {
@@ -395,8 +439,9 @@ static int check_against_fresh(const int fd[POLICY_MAP__COUNT], const struct pol
 	if (!skel)
 		return log_errno(errno, "skeleton 'policy_test': load");
 	map_fds(skel, fresh);
-	policy_backend__bpf(&backend, fresh);
-	err = policy_apply(&backend.ops, img, NULL);
+	err = new_backend(&backend, fresh);
+	if (!err)
+		err = policy_apply(&backend.ops, img, NULL);
 	if (!err)
 		err = check_banks(fd, fresh);
 	policy_backend__bpf_free(&backend);
@@ -432,6 +477,7 @@ int main(int argc, char **argv)
 		{"workspace", required_argument, NULL, 'w'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"reload-from", required_argument, NULL, 'r'},
+		{"link-scan", required_argument, NULL, 'L'},
 		{},
 	};
 	struct policy_agent agent = {
@@ -445,7 +491,7 @@ int main(int argc, char **argv)
 	struct policy_image *other = NULL;
 	char *other_path = NULL;
 	int fd[POLICY_MAP__COUNT], c, err, rc = 2, round;
-	char line[3 * PATH_MAX];
+	char line[3 * PATH_MAX], msg[160];
 
 	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
 		switch (c) {
@@ -463,6 +509,12 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			other_path = optarg;
+			break;
+		case 'L':
+			if (policy_link_scan__add(&link_scan, optarg, msg, sizeof(msg))) {
+				fprintf(stderr, "--link-scan: %s\n", msg);
+				return 64;
+			}
 			break;
 		default:
 			return 64;
@@ -487,7 +539,8 @@ int main(int argc, char **argv)
 		goto out_free_img;
 	}
 	map_fds(r.skel, fd);
-	policy_backend__bpf(&backend, fd);
+	if (new_backend(&backend, fd))
+		goto out_destroy_skel;
 	for (round = other ? 0 : 3; round < 4; round++) {
 		err = policy_apply(&backend.ops, round % 2 ? r.img : other, &st);
 		if (err) {
@@ -508,8 +561,9 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("%ld agree, %ld disagree (generation %u, %zu records, %zu written by the last "
-	       "apply)\n",
-	       r.agree, r.disagree, st.gen, st.records, st.written);
+	       "apply in %.1f ms, %zu multi-link files protected of %zu found)\n",
+	       r.agree, r.disagree, st.gen, st.records, st.written, st.switch_ms,
+	       st.links_protected, st.link_files);
 	rc = r.disagree ? 1 : 0;
 out_destroy_skel:
 	policy_backend__bpf_free(&backend);

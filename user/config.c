@@ -181,6 +181,65 @@ static int parse_rules(struct cfg_parse *p, struct config *cfg, const yaml_node_
 	return 0;
 }
 
+static void clear_link_scan(struct config *cfg)
+{
+	for (int i = 0; i < cfg->link_scan.n; i++)
+		free((char *)cfg->link_scan.dirs[i]);
+	memset(&cfg->link_scan, 0, sizeof(cfg->link_scan));
+}
+
+/* One linkScan value (the string is the config's once added). */
+static int add_link_scan(struct cfg_parse *p, struct config *cfg, const yaml_node_t *node,
+			 const char *field)
+{
+	char msg[160], *dup;
+	const char *v;
+	int err = node_string(p, node, field, &v);
+
+	if (err)
+		return err;
+	if (!(dup = strdup(v)))
+		return -ENOMEM;
+	err = policy_link_scan__add(&cfg->link_scan, dup, msg, sizeof(msg));
+	if (err || cfg->link_scan.none)
+		free(dup); /* `none` keeps no string */
+	return err ? cfg_error(p, node, field, "%s", msg) : 0;
+}
+
+/* linkScan: none, or a sequence of absolute directories. */
+static int parse_link_scan(struct cfg_parse *p, struct config *cfg, const yaml_node_t *node)
+{
+	yaml_node_item_t *item;
+	char field[32];
+	int i = 0, err;
+
+	if (node->type == YAML_SCALAR_NODE) {
+		const char *v = (const char *)node->data.scalar.value;
+
+		if (strcmp(v, "none"))
+			return cfg_error(p, node, "linkScan",
+					 "expected 'none' or a sequence of absolute directories, "
+					 "got '%s'",
+					 v);
+		return add_link_scan(p, cfg, node, "linkScan");
+	}
+	if (node->type != YAML_SEQUENCE_NODE)
+		return cfg_error(p, node, "linkScan",
+				 "expected 'none' or a sequence of absolute directories, got %s",
+				 node_kind(node));
+	for (item = node->data.sequence.items.start; item < node->data.sequence.items.top;
+	     item++, i++) {
+		snprintf(field, sizeof(field), "linkScan[%d]", i);
+		err = add_link_scan(p, cfg, yaml_document_get_node(p->doc, *item), field);
+		if (err)
+			return err;
+	}
+	if (!i)
+		return cfg_error(p, node, "linkScan",
+				 "an empty list (write 'none' to look for links nowhere)");
+	return 0;
+}
+
 static int parse_bool(struct cfg_parse *p, const yaml_node_t *node, const char *field, bool *out)
 {
 	const char *v;
@@ -221,6 +280,7 @@ enum cfg_field {
 	F_HOME,
 	F_WORKSPACE,
 	F_REQUIRE_ENFORCEMENT,
+	F_LINK_SCAN,
 	F__COUNT,
 };
 
@@ -235,6 +295,7 @@ static const char *const field_names[F__COUNT] = {
 	[F_HOME] = "home",
 	[F_WORKSPACE] = "workspace",
 	[F_REQUIRE_ENFORCEMENT] = "requireEnforcement",
+	[F_LINK_SCAN] = "linkScan",
 };
 
 static int parse_root(struct cfg_parse *p, struct config *cfg, const yaml_node_t *root)
@@ -263,7 +324,7 @@ static int parse_root(struct cfg_parse *p, struct config *cfg, const yaml_node_t
 			return cfg_error(p, key, name,
 					 "unknown field (known: apiVersion, kind, "
 					 "watch, events, socket, cgroupRoot, rules, home, "
-					 "workspace, requireEnforcement)");
+					 "workspace, requireEnforcement, linkScan)");
 		if (seen[f])
 			return cfg_error(p, key, name, "duplicate field");
 		seen[f] = true;
@@ -298,6 +359,9 @@ static int parse_root(struct cfg_parse *p, struct config *cfg, const yaml_node_t
 			break;
 		case F_WORKSPACE:
 			err = set_abs_path(p, val, name, &cfg->workspace);
+			break;
+		case F_LINK_SCAN:
+			err = parse_link_scan(p, cfg, val);
 			break;
 		default:
 			err = parse_bool(p, val, name, &cfg->require_enforcement);
@@ -446,8 +510,24 @@ void config__clear_rules(struct config *cfg)
 		free(cfg->rules[--cfg->n_rules]);
 }
 
+int config__set_link_scan(struct config *cfg, const struct policy_link_scan *s)
+{
+	clear_link_scan(cfg);
+	cfg->link_scan.set = s->set;
+	cfg->link_scan.none = s->none;
+	for (int i = 0; i < s->n; i++) {
+		if (!(cfg->link_scan.dirs[i] = strdup(s->dirs[i]))) {
+			clear_link_scan(cfg);
+			return -ENOMEM;
+		}
+		cfg->link_scan.n = i + 1;
+	}
+	return 0;
+}
+
 void config__free(struct config *cfg)
 {
+	clear_link_scan(cfg);
 	config__clear_watch(cfg);
 	config__clear_rules(cfg);
 	free(cfg->home);

@@ -14,6 +14,9 @@
 //   home: /home/agent                   #   from the config file's directory; ${HOME} and
 //   workspace: /srv/work                #   ${WORKSPACE} defaults (user/run_policy.h)
 //   requireEnforcement: true            # refuse to start without full enforcement (doctor)
+//   linkScan: [/home, /srv]             # where to look for hard links of files any-depth
+//                                       #   rules protect (user/policy_links.h), or `none`
+//                                       #   (default: the rules' own directories, e.g. /)
 //
 // Loading is all or nothing: an unknown field, a value of the wrong type, a bad glob, a
 // duplicate field or a YAML syntax error fails the whole load with one message that names the
@@ -27,6 +30,7 @@
 #include <stddef.h>
 #include <agentwatch/agent.h>
 
+#include "policy_links.h"
 #include "selector.h"
 
 #define CONFIG_API_VERSION "agentwatch.dev/v1"
@@ -44,6 +48,7 @@ struct config {
 	char *rules[CONFIG_MAX_RULES]; /* as written, or joined to the config file's directory */
 	char *home, *workspace;	       /* NULL: not set */
 	bool require_enforcement;
+	struct policy_link_scan link_scan; /* linkScan: (its strings belong to the config) */
 };
 
 /* Parse a YAML document held in memory; `name` is the file name used in messages. */
@@ -61,6 +66,8 @@ void config__clear_watch(struct config *cfg);
 /* Append a rules path (for --rules and the file alike): 0, -E2BIG, -ENOMEM. */
 int config__add_rules(struct config *cfg, const char *path);
 void config__clear_rules(struct config *cfg);
+/* Replace linkScan: with `s` (--link-scan), copying its strings: 0 or -ENOMEM. */
+int config__set_link_scan(struct config *cfg, const struct policy_link_scan *s);
 /* Free what the config holds and zero it. */
 void config__free(struct config *cfg);
 

@@ -190,10 +190,10 @@ static int rebuild(struct enforce *e, const struct policy_collection *c)
 		goto out_free_img;
 	}
 	log_debug("policy: generation %u in force after %.1f ms (%zu records, %zu protected "
-		  "inodes, %zu anchors; %zu written, %zu deleted); spare bank in step after "
-		  "%.1f ms",
-		  st.gen, st.switch_ms, st.records, st.inodes, st.anchors, st.written, st.deleted,
-		  st.total_ms);
+		  "inodes, %zu of them multi-link files of any-depth rules, %zu anchors; %zu "
+		  "written, %zu deleted); spare bank in step after %.1f ms",
+		  st.gen, st.switch_ms, st.records, st.inodes, st.links_protected, st.anchors,
+		  st.written, st.deleted, st.total_ms);
 	if (st.anchor_skipped)
 		log_warn("policy: %zu directories rules name were left without an anchor (files "
 			 "in them are still matched by path)",
@@ -240,6 +240,11 @@ int enforce__open(struct enforce **out, char *const *paths, int n_paths,
 	}
 	*out = e;
 	return 0;
+}
+
+int enforce__set_link_scan(struct enforce *e, const char *const *dirs, int n)
+{
+	return policy_backend__set_link_scan(&e->backend.ops, dirs, n);
 }
 
 static void free_slot(struct enforce_slot *a)

@@ -30,6 +30,14 @@ struct enforce_agent {
 int enforce__open(struct enforce **out, char *const *paths, int n_paths,
 		  const struct aw_capabilities *caps, const int fd[POLICY_MAP__COUNT]);
 /*
+ * Look for multi-link files (the link inventory, user/policy_links.h) only within these
+ * absolute directories, `n == 0`: nowhere (--link-scan, config linkScan:). Without this call,
+ * the whole directories the any-depth deny rules name are walked, once per process. Call it
+ * before the first agent is added. -EINVAL for a relative path, -E2BIG beyond
+ * POLICY_LINKS_SCOPE_MAX.
+ */
+int enforce__set_link_scan(struct enforce *e, const char *const *dirs, int n);
+/*
  * Put an agent under the policies that select it (by name, cgroup and the Kubernetes identity
  * parsed from the cgroup path). An agent already there with the same slot is replaced. On error
  * the policy in force is unchanged, and does not cover this agent.

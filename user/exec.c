@@ -25,6 +25,7 @@
 #include "log.h"
 #include "observe.h"
 #include "ocsf.h"
+#include "policy_links.h"
 #include "registry.h"
 #include "sink.h"
 #include "stream.h"
@@ -40,6 +41,7 @@ struct exec_opts {
 	const char *home;
 	char *policies[16];
 	int n_policies;
+	struct policy_link_scan link_scan;
 	bool summary;
 	bool syscalls;
 	struct aw_syscall_mask syscall_events;
@@ -214,6 +216,15 @@ static void exec_usage(FILE *out)
 		     "                        rules/README.md); SIGHUP reloads them, and an event\n"
 		     "                        (OCSF 6002) reports each load and reload\n"
 		     "  --home DIR            ${HOME} in the policy (default: $HOME)\n"
+		     "  --link-scan DIR|none  look for files with several names (hard links "
+		     "made\n"
+		     "                        before the start) only in DIR (repeatable), or "
+		     "nowhere;\n"
+		     "                        default: the whole directories any-depth deny "
+		     "rules\n"
+		     "                        such as **/.env* name (for that rule: /), walked "
+		     "once\n"
+		     "                        per start\n"
 		     "  --socket PATH         the daemon's control socket (default: "
 		     "/run/agentwatch/agentwatch.sock)\n\n"
 		     "When the node daemon (agentwatch run) answers on its control socket, CMD's "
@@ -262,6 +273,7 @@ static int parse_opts(int argc, char **argv, struct exec_opts *o)
 		{"socket", required_argument, NULL, 'k'},
 		{"policy", required_argument, NULL, 'P'},
 		{"home", required_argument, NULL, 'H'},
+		{"link-scan", required_argument, NULL, 'L'},
 		{"syscalls", no_argument, NULL, 'y'},
 		{"syscall-events", required_argument, NULL, 'Y'},
 		{"help", no_argument, NULL, 'h'},
@@ -302,6 +314,12 @@ static int parse_opts(int argc, char **argv, struct exec_opts *o)
 		case 'H':
 			o->home = optarg;
 			break;
+		case 'L':
+			if (policy_link_scan__add(&o->link_scan, optarg, err, sizeof(err))) {
+				fprintf(stderr, "agentwatch exec: --link-scan: %s\n", err);
+				return -EINVAL;
+			}
+			break;
 		case 'y':
 			o->syscalls = true;
 			break;
@@ -322,6 +340,11 @@ static int parse_opts(int argc, char **argv, struct exec_opts *o)
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "agentwatch exec: no command given (agentwatch exec -- CMD)\n");
+		return -EINVAL;
+	}
+	if (o->link_scan.set && !o->n_policies) {
+		fprintf(stderr, "agentwatch exec: --link-scan applies to --policy (through the "
+				"daemon, agentwatch run --link-scan sets it)\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -455,6 +478,11 @@ static int start_policy(const struct exec_opts *o, const struct aw_capabilities 
 	err = enforce__open(out, (char *const *)o->policies, o->n_policies, caps, fd);
 	if (err)
 		return err;
+	if (o->link_scan.set) {
+		err = enforce__set_link_scan(*out, o->link_scan.dirs, o->link_scan.n);
+		if (err)
+			return err;
+	}
 	err = enforce__add_agent(*out, &ea);
 	if (err)
 		return err;

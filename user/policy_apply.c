@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "policy_apply.h"
+#include "policy_links.h"
 #include "policy_pattern.h"
 
 /* --- the BPF backend ------------------------------------------------------------------------ */
@@ -497,6 +498,8 @@ void policy_backend__bpf_free(struct policy_backend_bpf *b)
 	if (b->rcu_inner >= 0)
 		close(b->rcu_inner);
 	b->rcu_outer = b->rcu_inner = -1;
+	policy_links__free(b->ops.links);
+	b->ops.links = NULL;
 }
 
 static int bpf_config(struct policy_backend *b, struct aw_policy_config *cfg)
@@ -520,6 +523,14 @@ void policy_backend__bpf(struct policy_backend_bpf *b, const int fd[POLICY_MAP__
 	b->ops.config = bpf_config;
 	memcpy(b->fd, fd, sizeof(b->fd));
 	b->rcu_outer = b->rcu_inner = -1;
+	b->ops.links = policy_links__new(); /* NULL: each apply walks afresh */
+}
+
+int policy_backend__set_link_scan(struct policy_backend *b, const char *const *dirs, int n)
+{
+	if (!b->links && !(b->links = policy_links__new()))
+		return -ENOMEM;
+	return policy_links__set_scope(b->links, dirs, n);
 }
 
 /* --- protected files by identity ------------------------------------------------------------- */
@@ -538,6 +549,10 @@ struct inode_writer {
 	size_t written, entered, skipped;
 	char *missing[MISSING_DIRS]; /* paths this walk found missing, most recent ones */
 	unsigned int next_missing;
+	struct policy_links *links; /* UNDER_* requests: the multi-link files */
+	unsigned char *linked;	    /* per inventory file: resolved for links_set already */
+	__u32 links_set;
+	size_t links_written;
 };
 
 /* At or below a path this walk found missing: nothing there to protect, no syscall needed. */
@@ -652,6 +667,43 @@ static int walk_tree(struct inode_writer *w, const char *dir, int depth)
 	return err;
 }
 
+/*
+ * UNDER_*: the inventory's multi-link files below req->path whose name matches, as they are
+ * now (a name found at start may since hold another file, or none). A file several requests
+ * of a set match is written once: its value holds every rule its path gets.
+ */
+static int resolve_under(struct inode_writer *w, const struct policy_inode_req *req)
+{
+	struct policy_links *l = w->links;
+	const size_t *ix;
+	long n;
+	int err = 0;
+
+	if (!l)
+		return 0;
+	if (req->set != w->links_set) {
+		memset(w->linked, 0, l->n);
+		w->links_set = req->set;
+	}
+	n = policy_links__named(l, req->kind, req->name, &ix);
+	if (n < 0)
+		return (int)n;
+	for (long k = 0; k < n && !err; k++) {
+		size_t i = ix[k], before = w->written;
+		const struct policy_link_file *f = &l->files[i];
+		struct stat st;
+
+		if (w->linked[i] || !policy_links__below(f->path, req->path))
+			continue;
+		w->linked[i] = 1;
+		if (lstat(f->path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		err = write_inode(w, f->path, &st);
+		w->links_written += w->written - before;
+	}
+	return err;
+}
+
 static int resolve_request(struct inode_writer *w, const struct policy_inode_req *req)
 {
 	struct dirent *de;
@@ -661,6 +713,8 @@ static int resolve_request(struct inode_writer *w, const struct policy_inode_req
 
 	w->set = req->set;
 	w->entered = 0;
+	if (req->kind >= AW_FK_UNDER_NAME)
+		return resolve_under(w, req);
 	/* stat follows a symlink: the target is what the kernel opens and must protect */
 	if (under_missing(w, req->path))
 		return 0;
@@ -706,6 +760,47 @@ static double ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+static int by_length(const void *a, const void *b)
+{
+	size_t la = strlen(*(const char *const *)a), lb = strlen(*(const char *const *)b);
+
+	return la < lb ? -1 : la > lb;
+}
+
+/*
+ * The inventory of every directory an UNDER_* request names, walked where no earlier apply
+ * did (shallowest first, so that a deeper one is found covered). A reload that names no new
+ * directory costs one hash lookup per request.
+ */
+static int cover_links(struct policy_links *l, const struct policy_image *img,
+		       struct policy_apply_stats *st)
+{
+	unsigned walks = l->walks;
+	size_t visited = l->visited, n = 0, i;
+	double ms = l->walk_ms;
+	const char **roots;
+	int err = 0;
+
+	roots = malloc((img->n_inodes ? img->n_inodes : 1) * sizeof(*roots));
+	if (!roots)
+		return -ENOMEM;
+	for (i = 0; i < img->n_inodes; i++)
+		if (img->inodes[i].kind >= AW_FK_UNDER_NAME &&
+		    !policy_links__asked(l, img->inodes[i].path))
+			roots[n++] = img->inodes[i].path;
+	qsort(roots, n, sizeof(*roots), by_length);
+	for (i = 0; i < n && !err; i++)
+		if (!i || strcmp(roots[i], roots[i - 1]))
+			err = policy_links__cover(l, roots[i]);
+	free(roots);
+	st->link_walks = l->walks - walks;
+	st->link_visited = l->visited - visited;
+	st->link_walk_ms = l->walk_ms - ms;
+	st->link_files = l->n;
+	st->link_walk_truncated = l->truncated;
+	return err;
+}
+
 /*
  * Stage every record of the image (NULL: none), the protected files' inodes and the anchors of
  * the directories the rules name, both as the file system holds them now.
@@ -714,6 +809,7 @@ static int stage_image(struct policy_backend *b, const struct policy_image *img,
 		       struct policy_apply_stats *st)
 {
 	struct inode_writer w = {.b = b, .img = img};
+	struct policy_links *own = NULL, *links = b->links;
 	size_t i;
 	int err;
 
@@ -754,12 +850,29 @@ static int stage_image(struct policy_backend *b, const struct policy_image *img,
 	}
 	st->records = img->n_slots + img->n_sets + img->n_files + img->n_globs + img->n_binsets +
 		      img->n_nets;
-	for (i = 0, err = 0; i < img->n_inodes && !err; i++)
+	if (!links && !(links = own = policy_links__new()))
+		return -ENOMEM;
+	err = cover_links(links, img, st);
+	w.links = links;
+	w.linked = calloc(links->n ? links->n : 1, 1);
+	if (!err && !w.linked)
+		err = -ENOMEM;
+	for (i = 0; i < img->n_inodes && !err; i++)
 		err = resolve_request(&w, &img->inodes[i]);
 	for (i = 0; i < MISSING_DIRS; i++)
 		free(w.missing[i]);
+	free(w.linked);
+	policy_links__free(own);
 	if (err)
 		return err;
+	st->links_protected = w.links_written;
+	if (st->link_walks)
+		log_info("policy: link inventory: %u director%s walked in %.0f ms (%zu entries%s): "
+			 "%zu files with several names, %zu of them protected by identity",
+			 st->link_walks, st->link_walks == 1 ? "y" : "ies", st->link_walk_ms,
+			 st->link_visited,
+			 st->link_walk_truncated ? ", truncated: some files were left out" : "",
+			 st->link_files, st->links_protected);
 	st->inodes = w.written;
 	st->inode_skipped = w.skipped;
 	st->records += w.written;

@@ -40,7 +40,15 @@ enum policy_map {
 	POLICY_MAP__COUNT,
 };
 
+struct policy_links;
+
 struct policy_backend {
+	/*
+	 * The link inventory (policy_links.h) the UNDER_* inode requests are resolved from, kept
+	 * across applies so that a reload walks nothing it walked before. NULL: every apply walks
+	 * afresh (policy_backend__bpf makes one; policy_backend__set_link_scan sets its scope).
+	 */
+	struct policy_links *links;
 	/* Stage one record of the image being applied (the key's generation field is ignored). */
 	int (*update)(struct policy_backend *b, enum policy_map map, const void *key,
 		      const void *val);
@@ -108,9 +116,18 @@ struct policy_backend_bpf {
 	int rcu_outer, rcu_inner; /* an ARRAY_OF_MAPS whose update waits for a grace period */
 };
 
-/* A backend over map fds, in enum policy_map order; policy_backend__bpf_free releases it. */
+/*
+ * A backend over map fds, in enum policy_map order, with a link inventory of its own;
+ * policy_backend__bpf_free releases both.
+ */
 void policy_backend__bpf(struct policy_backend_bpf *b, const int fd[POLICY_MAP__COUNT]);
 void policy_backend__bpf_free(struct policy_backend_bpf *b);
+/*
+ * Walk for multi-link files only within these absolute directories (n == 0: nowhere), instead
+ * of the whole directories the UNDER_* rules name (policy_links__set_scope: -EINVAL, -E2BIG).
+ * Call before the first apply.
+ */
+int policy_backend__set_link_scan(struct policy_backend *b, const char *const *dirs, int n);
 
 struct policy_apply_stats {
 	__u32 gen;	       /* the generation now active */
@@ -126,6 +143,13 @@ struct policy_apply_stats {
 	double switch_ms; /* the new generation in force: the reload latency */
 	double total_ms;  /* the old bank brought to the new image too (after the switch) */
 	size_t synced;	  /* records written or deleted in the old bank after the switch */
+	/* The link inventory (policy_links.h) UNDER_* requests are resolved from: */
+	size_t link_files;	  /* multi-link files it holds (all walks so far) */
+	size_t links_protected;	  /* file_inodes entries written for them */
+	bool link_walk_truncated; /* a bound of the inventory was reached (some files left out) */
+	unsigned link_walks;	  /* roots walked by this apply (0: all cached, or none needed) */
+	size_t link_visited;	  /* directory entries those walks visited */
+	double link_walk_ms;	  /* their time */
 };
 
 /* Files one inode request may enter (a walk of a large protected tree stops there). */

@@ -646,7 +646,8 @@ static int inode_requests(struct compile *cc)
 			}
 			continue;
 		}
-		if (kind > AW_FK_CHILD_SUFFIX || !has_deny(rec->val.refs))
+		/* UNDER_*: the applier looks for them among the multi-link files (policy_links.h) */
+		if (kind > AW_FK_UNDER_SUFFIX || !has_deny(rec->val.refs))
 			continue;
 		ret = inode_req(img, cc->set, kind, rec->dir, rec->name, &rec->val);
 	}

@@ -72,7 +72,10 @@ struct policy_file_rec {
 //   AW_FK_SUBTREE     everything below `path` (a walk; `path` itself has its own EXACT request)
 //   AW_FK_CHILD_ANY   `path`'s entries; CHILD_PREFIX/SUFFIX/GLOB those whose name matches
 //                     `name` as a prefix, a suffix or a name glob (policy_glob__match())
-// UNDER_* keys get none: they may name files anywhere below a directory, like /**/.env*.
+//   AW_FK_UNDER_NAME  files at any depth below `path` ("" for /) named `name`; UNDER_PREFIX
+//                     and UNDER_SUFFIX those whose name has `name` as a prefix or a suffix;
+//                     only the multi-link ones (the link inventory, policy_links.h): a file
+//                     with one name is matched by that name, and only a second name escapes it
 // policy_image__inode_value() gives the value for one file found, with the references its
 // path gets minus those an `except:` cancels there (so an excepted file gets no entry).
 struct policy_inode_req {

@@ -124,6 +124,12 @@ static void run_usage(FILE *out)
 		"                      config's rules:)\n"
 		"  --home DIR          ${HOME} of agents the daemon finds itself\n"
 		"  --workspace DIR     ${WORKSPACE} of agents the daemon finds itself\n"
+		"  --link-scan DIR|none\n"
+		"                      look for files with several names (hard links made\n"
+		"                      before the start) only in DIR (repeatable; replaces the\n"
+		"                      config's linkScan:), or nowhere; default: the whole\n"
+		"                      directories any-depth deny rules such as **/.env* name\n"
+		"                      (for that rule: /), walked once per start\n"
 		"  --require-enforcement\n"
 		"                      refuse to start (exit 1) unless file, exec and network\n"
 		"                      enforcement all work here ('agentwatch doctor')\n\n"
@@ -689,6 +695,7 @@ struct run_opts {
 	int n_rules;
 	const char *rules[CONFIG_MAX_RULES];
 	const char *home, *workspace;
+	struct policy_link_scan link_scan;
 	bool require_enforcement;
 };
 
@@ -708,10 +715,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{"rules", required_argument, NULL, 'R'},
 		{"home", required_argument, NULL, 'H'},
 		{"workspace", required_argument, NULL, 'W'},
+		{"link-scan", required_argument, NULL, 'L'},
 		{"require-enforcement", no_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
+	char err[160];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hX:", opts, NULL)) != -1) {
@@ -781,6 +790,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			}
 			*(c == 'H' ? &o->home : &o->workspace) = optarg;
 			break;
+		case 'L':
+			if (policy_link_scan__add(&o->link_scan, optarg, err, sizeof(err))) {
+				fprintf(stderr, "agentwatch run: --link-scan: %s\n", err);
+				return -EINVAL;
+			}
+			break;
 		case 'E':
 			o->require_enforcement = true;
 			break;
@@ -840,6 +855,8 @@ static int load_config(struct daemon *d, const struct run_opts *o)
 	for (i = 0; i < o->n_rules; i++)
 		if (config__add_rules(&d->cfg, o->rules[i]))
 			return AW_EXIT_FAIL;
+	if (o->link_scan.set && config__set_link_scan(&d->cfg, &o->link_scan))
+		return AW_EXIT_FAIL;
 	if (o->require_enforcement)
 		d->cfg.require_enforcement = true;
 	return 0;
@@ -919,6 +936,7 @@ static int start_policy(struct daemon *d)
 		.n_paths = d->cfg.n_rules,
 		.home = d->cfg.home,
 		.workspace = d->cfg.workspace,
+		.link_scan = &d->cfg.link_scan,
 		.epfd = d->epfd,
 		.metrics = d->metrics,
 		.drain = drain_for_policy,

@@ -19,6 +19,7 @@
 #include "observe.h"
 #include "ocsf.h"
 #include "policy.h"
+#include "policy_links.h"
 #include "run_policy.h"
 #include "stream.h"
 
@@ -378,6 +379,12 @@ int run_policy__open(struct run_policy **out, const struct run_policy_opts *o,
 	if (err)
 		goto out_free;
 	rp->o.paths = enforce__paths(rp->enf, &rp->o.n_paths); /* its copies outlive the caller's */
+	rp->o.link_scan = NULL; /* the caller's; enforce keeps its own copy */
+	if (o->link_scan && o->link_scan->set) {
+		err = enforce__set_link_scan(rp->enf, o->link_scan->dirs, o->link_scan->n);
+		if (err)
+			goto out_free;
+	}
 	/* Whose cgroup a pending one will be is not known yet: the daemon's user stands in. */
 	err = enforce__set_pending(rp->enf,
 				   rp->home ?: user_home(geteuid(), own_home, sizeof(own_home))

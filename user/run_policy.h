@@ -38,6 +38,7 @@
 
 struct metrics;
 struct observe;
+struct policy_link_scan;
 struct stream;
 struct run_policy;
 
@@ -51,6 +52,8 @@ struct run_policy_opts {
 	/* Called before a reload: deliver what the ring holds, named by the old rules. */
 	void (*drain)(void *ctx);
 	void *ctx;
+	/* where to look for hard links (--link-scan, linkScan:; enforce__set_link_scan), or NULL */
+	const struct policy_link_scan *link_scan;
 };
 
 /*

@@ -59,9 +59,19 @@
 // same value, so a hardlink, bind mount, chroot or namespace alias of the same inode hits the
 // rule whatever its name. A file created later gets no inode entry: it is matched by its name,
 // path_link and path_rename decide on the source's canonical name (so it cannot be linked or
-// moved out of that name), and aliases of its directory are caught by anchors (below). A
-// hardlink made before the policy was applied to a file no EXACT/SUBTREE rule names (e.g. one
-// that only `**/.env*` matches) is not caught: the known gap in tests/helpers/awcases.py.
+// moved out of that name), and aliases of its directory are caught by anchors (below).
+// Any-depth deny rules (UNDER_*, e.g. `**/.env*`) name files anywhere below a directory, so
+// their files are not looked up one by one: a file with one name is matched by that name, and
+// only a file with several (a hard link made before the policy was applied, such as
+// /tmp/x/notes.txt of /srv/other/.env) can be reached under a name no pattern covers. The
+// applier keeps an inventory of the regular files with st_nlink > 1 below the rules'
+// directories (user/policy_links.h: one walk per directory and process, cached across reloads;
+// pseudo file systems are not entered; bounded, with a truncation reported), and gives those
+// whose name the rule matches the same entry, minus what an except cancels (a workspace .env
+// gets none). Limits: an operator may narrow the walk (`--link-scan DIR|none`, config
+// `linkScan:`), leaving links elsewhere to their names; a link made after the walk by a process
+// no policy confines is not seen until the next start (such a process could read the file
+// itself); a confined agent cannot make one, since path_link decides on the source's name.
 //
 // ==== Anchors: the canonical name of a directory, whatever mount it is reached through ====
 // An inode entry covers only files that existed at apply time. A key written later in ~/.ssh,

@@ -89,6 +89,46 @@ for dir in to-default to-other; do
 	esac
 done
 
+# Hard links made before the apply (include/agentwatch/policy.h, "Protected files are matched
+# by identity too"): other/deep/er/.env is also links/notes.txt, a name no rule covers; the
+# kernel is told the file's inode and must deny it as dotenv-outside-workspace, which it can
+# only do from the file_inodes entry the applier gave the multi-link file. The workspace's
+# .env.local (also links/ws-notes.txt) is excepted: no entry, allowed. A one-name .env needs none.
+mkdir -p "$work/links" "$work/other/deep/er"
+echo 'TOKEN=other' >"$work/other/deep/er/.env"
+ln "$work/other/deep/er/.env" "$work/links/notes.txt"
+echo 'TOKEN=mine' >"$work/ws/.env.local"
+ln "$work/ws/.env.local" "$work/links/ws-notes.txt"
+echo 'TOKEN=single' >"$work/other/.env.single"
+cat >"$work/links.queries" <<EOF
+inode read - $work/links/notes.txt $work/other/deep/er/.env
+inode read /usr/bin/cat $work/links/notes.txt $work/other/deep/er/.env
+inode read - $work/links/ws-notes.txt $work/ws/.env.local
+inode read - $work/other/.env.single $work/other/.env.single
+file read - $work/links/notes.txt
+file read - $work/other/deep/er/.env
+EOF
+# Within the fixture (--link-scan), then with the default scope: the rule's own directory, /
+# (other multi-link .env files of this machine may be protected too).
+for scan in "$work" default; do
+	args=(--link-scan "$scan")
+	[ "$scan" != default ] || args=()
+	name=policy-match-hardlink-premade-$([ "$scan" = default ] && echo default-scope || echo link-scan)
+	out=$("$run" --home "$h" --workspace "$work/ws" "${args[@]}" "$T_ROOT/rules/default.yaml" \
+		<"$work/links.queries" 2>&1)
+	case $out in
+	*" 0 disagree"*) t_pass "$name: $(printf '%s' "$out" | tail -n 1)" ;;
+	*) t_fail "$name" "$(printf '%s' "$out" | tail -n 6 | tr '\n' ' ')" ;;
+	esac
+done
+# --link-scan none: no inventory, so the link escapes (the two notes.txt queries disagree).
+out=$("$run" --home "$h" --workspace "$work/ws" --link-scan none "$T_ROOT/rules/default.yaml" \
+	<"$work/links.queries" 2>&1)
+case $out in
+*" 2 disagree"*) t_pass "policy-match-hardlink-scan-none-escapes" ;;
+*) t_fail policy-match-hardlink-scan-none-escapes "$(printf '%s' "$out" | tr '\n' ' ')" ;;
+esac
+
 for seed in 1 2 3 4 5; do
 	python3 "$T_ROOT/tests/bpf/policy_corpus.py" "$seed" 60 2000 "$work/$seed"
 	out=$("$run" "$work/$seed/rules.yaml" <"$work/$seed/queries" 2>&1)

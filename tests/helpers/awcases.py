@@ -499,14 +499,8 @@ def read_jsonl(path):
 # gap that still fails is reported as SKIP with its reason, never as a pass; one that starts to
 # pass is reported as PASS and must then be taken off this list.
 KNOWN_GAPS = {
-    # To close it: an inode set of the files any-depth rules name, fed by the kernel whenever
-    # any task (not only agents) creates, links or renames a matching name (inode_create,
-    # path_link, path_rename), seeded by a one-time scan at daemon start; or refusing agents files
-    # with i_nlink > 1 whose other names no rule has checked.
-    "alias-hardlink-premade-dotenv": "`**/.env*` names files at any depth below /, so the "
-    "applier cannot find them all to give them inode entries (UNDER_* keys get none) without "
-    "walking the whole file system; a hard link made before the policy was applied, under a "
-    "name no rule covers, escapes; anchors do not help since the link is in another directory",
+    # (none open: alias-hardlink-premade-dotenv was closed by the link inventory,
+    # user/policy_links.h, which gives the multi-link files any-depth rules name an inode entry)
 }
 
 

@@ -320,6 +320,47 @@ static void test_watch_prefixes(void **state)
 	assert_true(has(out, n, "/p"));
 }
 
+/* linkScan: none, or absolute directories; --link-scan replaces it (config__set_link_scan). */
+static void test_link_scan(void **state)
+{
+	struct policy_link_scan flags = {.set = true, .n = 1, .dirs = {"/data"}};
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(HEAD "linkScan: [/home, /srv/]\n", &cfg, err, sizeof(err)), 0);
+	assert_true(cfg.link_scan.set && !cfg.link_scan.none);
+	assert_int_equal(cfg.link_scan.n, 2);
+	assert_string_equal(cfg.link_scan.dirs[0], "/home");
+	assert_string_equal(cfg.link_scan.dirs[1], "/srv/");
+	assert_int_equal(config__set_link_scan(&cfg, &flags), 0);
+	assert_int_equal(cfg.link_scan.n, 1);
+	assert_string_equal(cfg.link_scan.dirs[0], "/data");
+	config__free(&cfg);
+	assert_false(cfg.link_scan.set);
+
+	assert_int_equal(parse(HEAD "linkScan: none\n", &cfg, err, sizeof(err)), 0);
+	assert_true(cfg.link_scan.set && cfg.link_scan.none);
+	assert_int_equal(cfg.link_scan.n, 0);
+	config__free(&cfg);
+
+	assert_int_equal(parse(HEAD "watch: []\n", &cfg, err, sizeof(err)), 0);
+	assert_false(cfg.link_scan.set); /* not given: the rules' own directories */
+	config__free(&cfg);
+
+	expect_error(HEAD "linkScan: [/home, srv]\n", "d.yaml:3:19: linkScan[1]: expected an "
+						      "absolute directory or 'none', got "
+						      "'srv'");
+	expect_error(HEAD "linkScan: [/home, none]\n", "d.yaml:3:19: linkScan[1]: 'none' together "
+						       "with directories");
+	expect_error(HEAD "linkScan: all\n", "d.yaml:3:11: linkScan: expected 'none' or a sequence "
+					     "of absolute "
+					     "directories, got 'all'");
+	expect_error(HEAD "linkScan: []\n", "d.yaml:3:11: linkScan: an empty list");
+	expect_error(HEAD "linkScan: {a: 1}\n", "d.yaml:3:11: linkScan: expected 'none' or a "
+						"sequence of absolute directories, got a mapping");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_flags_replace_watch),
 		cmocka_unit_test(test_watch_prefixes),
+		cmocka_unit_test(test_link_scan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
