@@ -26,6 +26,8 @@
 //     POLICY_MATCH_REFS of them in lookup order; more than that fails closed (DENY, rule
 //     AW_RULE_DEFAULT, unless a collected DENY decides anyway);
 //   - a collected EXCEPT reference cancels every collected reference with its rule_id;
+//   - a reference's action and audit mode are its rule's verdict (policy_image__verdict(),
+//     the kernel's rule_verdicts entry), not the reference's;
 //   - strength: DENY > DENY of an audit-mode policy (would block) > AUDIT; among equals the
 //     lowest rule_id (the rule written first) decides; an ALLOW decides only when none of
 //     those applies, and is reported as rule 0 (explain still names the allowing rule);
