@@ -16,11 +16,12 @@
  *   reload_rewrite  the edit's rules, every action changed: what rules decide is their
  *                   rule_verdicts entry (include/agentwatch/policy.h, "Verdicts"), so this
  *                   writes one 4-byte array entry per rule and no file_rules record;
- *   reload_rekey    every rule's path changed (the bench has no network rules): every
- *                   file_rules record really differs, the true worst case. No layout avoids
- *                   writing the N new records into the spare bank before the switch, so this
- *                   one is a figure (with its records written and deleted, and us per record),
- *                   not held to the 50 ms goal: its RESULT line has no ok= verdict.
+ *   reload_rekey    the rewrite's rules, every path changed (the bench has no network
+ *                   rules; the verdicts stay): every file_rules record really differs, the
+ *                   true worst case. No layout avoids writing the N new records into the
+ *                   spare bank before the switch, so this one is a figure (with its records
+ *                   written and deleted, and us per record), not held to the 50 ms goal: its
+ *                   RESULT line has no ok= verdict.
  *
  * Times, from the reload request with the new image compiled (the request with the compile
  * is compile_ms more): switch = the new generation in force (the reload latency), cleanup =
@@ -96,7 +97,7 @@ enum variant {
 	ORIGINAL,
 	EDIT,	 /* every 100th rule on another directory */
 	REWRITE, /* EDIT with every rule's action changed */
-	REKEY,	 /* every rule on another directory */
+	REKEY,	 /* REWRITE with every rule on another directory */
 };
 
 /* n rules of four kinds on distinct directories, plus the fixed rules the queries hit. */
@@ -112,9 +113,11 @@ static char *generate(int n, enum variant v, size_t *len)
 			"  name: bench\nspec:\n  mode: enforce\n  files:\n"
 			"    - {name: keys, path: /home/test/.ssh/id_rsa, action: deny}\n");
 	for (i = 0; i < n; i++) {
-		const char *d = ((v == EDIT || v == REWRITE) && i % 100 == 0) || v == REKEY ? "n"
-											    : "d";
-		const char *deny = v == REWRITE ? "audit" : "deny";
+		/* REKEY: the rewrite's actions, every directory renamed (the edited ones too) */
+		bool edited = (v == EDIT || v == REWRITE) && i % 100 == 0;
+		const char *d = v == REKEY ? "k" : edited ? "n" : "d";
+		const char *deny = v == REWRITE || v == REKEY ? "audit" : "deny";
+		const char *audit = v == REWRITE || v == REKEY ? "deny" : "audit";
 
 		switch (i % 4) {
 		case 0:
@@ -128,7 +131,7 @@ static char *generate(int n, enum variant v, size_t *len)
 			break;
 		case 2:
 			p += sprintf(p, "    - {name: r%d, path: /data/%s%d/file, action: %s}\n", i,
-				     v == REKEY ? "f" : "e", i, v == REWRITE ? "deny" : "audit");
+				     v == REKEY ? "f" : "e", i, audit);
 			break;
 		default:
 			p += sprintf(p,
