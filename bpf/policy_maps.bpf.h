@@ -63,6 +63,14 @@ struct {
 	__type(value, struct aw_file_anchor);
 } file_anchors SEC(".maps");
 
+/* What each rule decides, per bank: index bank * AW_RULES_MAX + rule_id (policy.h, "Verdicts"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * AW_RULES_MAX);
+	__type(key, __u32);
+	__type(value, struct aw_rule_verdict);
+} rule_verdicts SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);

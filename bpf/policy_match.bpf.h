@@ -544,6 +544,21 @@ static __always_inline __u64 aw_current_exe_hash(struct aw_match_state *m)
 }
 #endif
 
+/*
+ * Rule rule_id's verdict in bank `gen` (policy.h, "Verdicts"): an array lookup the verifier
+ * inlines. NULL for an id out of range; {0} for an id the bank has no rule for. Either fails
+ * closed at the caller.
+ */
+static __always_inline const struct aw_rule_verdict *aw_rule_verdict_of(__u32 gen, __u32 rule_id)
+{
+	__u32 idx;
+
+	if (rule_id >= AW_RULES_MAX || gen > 1)
+		return NULL;
+	idx = gen * AW_RULES_MAX + rule_id;
+	return bpf_map_lookup_elem(&rule_verdicts, &idx);
+}
+
 static __always_inline bool aw_in_binset(__u32 gen, __u8 binset, __u64 exe_hash)
 {
 	struct aw_binset_key key = {.gen = gen, .binset = binset, .hash = exe_hash};
@@ -551,13 +566,14 @@ static __always_inline bool aw_in_binset(__u32 gen, __u8 binset, __u64 exe_hash)
 	return bpf_map_lookup_elem(&binsets, &key) != NULL;
 }
 
-/* One collected reference per call: is it cancelled, does its binary condition hold, is it
- * stronger than what we have? The verifier sees this body once. */
+/* One collected reference per call: is it cancelled, does its binary condition hold, is its
+ * rule's verdict stronger than what we have? The verifier sees this body once. */
 static long aw_decide_ref(__u32 i, void *ctx)
 {
 	struct aw_match_state *m = aw_match_state();
+	const struct aw_rule_verdict *v;
 	struct aw_rule_ref ref;
-	__u32 j;
+	__u32 j, action, audit_mode;
 
 	if (!m || i >= m->nrefs || i >= AW_MATCH_REFS)
 		return 1;
@@ -581,22 +597,30 @@ static long aw_decide_ref(__u32 i, void *ctx)
 		if ((ref.flags & AW_REF_BIN_ONLY) ? !in : in)
 			return 0;
 	}
-	if (ref.action == AW_ACT_ALLOW) {
+	v = aw_rule_verdict_of(m->gen, ref.rule_id);
+	if (!v || !v->action) {
+		m->overflow = 1; /* no verdict (impossible by construction): fail closed */
+		return 0;
+	}
+	action = v->action;
+	audit_mode = !!(v->flags & AW_REF_AUDIT_MODE);
+	if (action == AW_ACT_ALLOW) {
 		m->any_allow = 1;
 		return 0;
 	}
-	if (aw_ref_beats(ref.action, ref.flags & AW_REF_AUDIT_MODE, ref.rule_id, m->d_action,
-			 m->d_audit_mode, m->d_rule_id)) {
-		m->d_action = ref.action;
+	if (aw_ref_beats(action, audit_mode, ref.rule_id, m->d_action, m->d_audit_mode,
+			 m->d_rule_id)) {
+		m->d_action = action;
 		m->d_rule_id = ref.rule_id;
-		m->d_audit_mode = !!(ref.flags & AW_REF_AUDIT_MODE);
+		m->d_audit_mode = audit_mode;
 	}
 	return 0;
 }
 
 /*
  * Decide from the collected references (policy.h, "Deciding"). `default_action` applies when
- * nothing but EXCEPT references matched. A reference table overflow fails closed.
+ * nothing but EXCEPT references matched. A reference table overflow, or an applicable
+ * reference without a verdict, fails closed.
  */
 static __always_inline void aw_decide(struct aw_match_state *m, __u8 default_action,
 				      struct aw_decision *d)
@@ -689,8 +713,9 @@ static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32
 {
 	struct aw_net_key key = {.prefixlen = 64 + 128, .gen = m->gen, .set = set};
 	struct aw_policy_defaults *defs;
+	const struct aw_rule_verdict *v;
 	struct aw_net_val *val;
-	bool any_allow = false;
+	bool any_allow = false, no_verdict = false;
 	int i;
 
 	__builtin_memcpy(key.addr, addr, 16);
@@ -701,20 +726,34 @@ static __always_inline void aw_policy_decide_net(struct aw_match_state *m, __u32
 	for (i = 0; val && i < AW_NET_REFS; i++) {
 		struct aw_net_ref ref = val->refs[i];
 
+		__u8 action, audit_mode;
+
 		if (!ref.rule_id)
 			break;
-		if (!aw_net_ref_applies(&ref, port, proto))
+		v = aw_rule_verdict_of(m->gen, ref.rule_id);
+		if (!v || !v->action) {
+			no_verdict = true; /* impossible by construction: fail closed below */
 			continue;
-		if (ref.action == AW_ACT_ALLOW) {
+		}
+		action = v->action;
+		audit_mode = !!(v->flags & AW_REF_AUDIT_MODE);
+		if (!aw_net_ref_applies(&ref, action, port, proto))
+			continue;
+		if (action == AW_ACT_ALLOW) {
 			any_allow = true;
 			continue;
 		}
-		if (aw_ref_beats(ref.action, ref.flags & AW_REF_AUDIT_MODE, ref.rule_id, d->action,
-				 d->audit_mode, d->rule_id)) {
-			d->action = ref.action;
+		if (aw_ref_beats(action, audit_mode, ref.rule_id, d->action, d->audit_mode,
+				 d->rule_id)) {
+			d->action = action;
 			d->rule_id = ref.rule_id;
-			d->audit_mode = !!(ref.flags & AW_REF_AUDIT_MODE);
+			d->audit_mode = audit_mode;
 		}
+	}
+	if (no_verdict && d->action != AW_ACT_DENY) {
+		d->action = AW_ACT_DENY;
+		d->rule_id = AW_RULE_DEFAULT;
+		d->audit_mode = 0;
 	}
 	if (d->action != AW_ACT_NONE)
 		return;

@@ -324,6 +324,58 @@ static int bank_records(int fd, size_t ksz, size_t vsz, size_t gen_off, char **o
 	return 0;
 }
 
+/*
+ * The same for the rule_verdicts array: index bank * AW_RULES_MAX + rule_id; an entry is held
+ * when its value is not zero (policy.h, "Verdicts"). Read in batches: the array has 2^19 entries.
+ */
+static int verdict_records(int fd, char **out[2], size_t n[2])
+{
+	const __u32 chunk = 8192;
+	__u32 *keys = malloc(chunk * sizeof(*keys)), in = 0, next = 0;
+	struct aw_rule_verdict *vals = malloc(chunk * sizeof(*vals));
+	bool first = true, done = false;
+	int err = 0;
+
+	n[0] = n[1] = 0;
+	out[0] = out[1] = NULL;
+	if (!keys || !vals)
+		err = -ENOMEM;
+	while (!err && !done) {
+		__u32 count = chunk;
+
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &next, keys, vals, &count, NULL)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				break;
+			}
+			done = true;
+		}
+		first = false;
+		in = next;
+		for (__u32 i = 0; i < count && !err; i++) {
+			__u32 bank = keys[i] / AW_RULES_MAX;
+			char *rec, **grown;
+
+			if (!vals[i].action && !vals[i].flags)
+				continue;
+			rec = malloc(64);
+			grown = realloc(out[bank], (n[bank] + 1) * sizeof(*grown));
+			if (!rec || !grown) {
+				free(rec);
+				err = -ENOMEM;
+				break;
+			}
+			snprintf(rec, 64, "%08x %02x %02x", keys[i] % AW_RULES_MAX, vals[i].action,
+				 vals[i].flags);
+			out[bank] = grown;
+			out[bank][n[bank]++] = rec;
+		}
+	}
+	free(keys);
+	free(vals);
+	return err;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -343,6 +395,7 @@ static void free_records(char **recs[2], size_t n[2])
  * that had only RULES applied (file_inodes: the two banks of `fd` hold the same). file_anchors
  * are found on the live file system too, but only directories the rules name or their nearest
  * existing ancestors, which the test does not change: they are held to the fresh apply.
+ * rule_verdicts (an array: zero entries are not records) too.
  */
 static int check_banks(const int fd[POLICY_MAP__COUNT], const int fresh[POLICY_MAP__COUNT])
 {
@@ -359,6 +412,7 @@ static int check_banks(const int fd[POLICY_MAP__COUNT], const int fresh[POLICY_M
 		{POLICY_MAP_BINSETS, "binsets", 16, 1, 0},
 		{POLICY_MAP_NET_RULES, "net_rules", 28, sizeof(struct aw_net_val), 4},
 		{POLICY_MAP_FILE_ANCHORS, "file_anchors", 24, sizeof(struct aw_file_anchor), 0},
+		{POLICY_MAP_RULE_VERDICTS, "rule_verdicts", 4, sizeof(struct aw_rule_verdict), 0},
 	};
 	int bad = 0;
 
@@ -368,11 +422,17 @@ static int check_banks(const int fd[POLICY_MAP__COUNT], const int fresh[POLICY_M
 		bool live;
 		int err, b;
 
-		err = bank_records(fd[maps[m].map], maps[m].ksz, maps[m].vsz, maps[m].gen_off, got,
-				   ng);
-		if (!err)
-			err = bank_records(fresh[maps[m].map], maps[m].ksz, maps[m].vsz,
-					   maps[m].gen_off, want, nw);
+		if (maps[m].map == POLICY_MAP_RULE_VERDICTS) {
+			err = verdict_records(fd[maps[m].map], got, ng);
+			if (!err)
+				err = verdict_records(fresh[maps[m].map], want, nw);
+		} else {
+			err = bank_records(fd[maps[m].map], maps[m].ksz, maps[m].vsz,
+					   maps[m].gen_off, got, ng);
+			if (!err)
+				err = bank_records(fresh[maps[m].map], maps[m].ksz, maps[m].vsz,
+						   maps[m].gen_off, want, nw);
+		}
 		if (err)
 			return log_errno(err, "map '%s': read", maps[m].name);
 		for (b = 0; b < 2; b++) {
@@ -417,6 +477,7 @@ static void map_fds(struct aw_policy_test *skel, int fd[POLICY_MAP__COUNT])
 	fd[POLICY_MAP_BINSETS] = bpf_map__fd(skel->maps.binsets);
 	fd[POLICY_MAP_NET_RULES] = bpf_map__fd(skel->maps.net_rules);
 	fd[POLICY_MAP_FILE_ANCHORS] = bpf_map__fd(skel->maps.file_anchors);
+	fd[POLICY_MAP_RULE_VERDICTS] = bpf_map__fd(skel->maps.rule_verdicts);
 }
 
 static struct policy_link_scan link_scan; /* --link-scan */

@@ -428,7 +428,7 @@ static void unpin(struct observe *o)
 	rmdir(AW_PIN_ROOT); /* fails while another instance has pins: as it should */
 }
 
-void observe__policy_map_fds(struct observe *o, int fd[9])
+void observe__policy_map_fds(struct observe *o, int fd[10])
 {
 	fd[0] = bpf_map__fd(o->skel->maps.policy_config);
 	fd[1] = bpf_map__fd(o->skel->maps.policy_of_slot);
@@ -439,6 +439,7 @@ void observe__policy_map_fds(struct observe *o, int fd[9])
 	fd[6] = bpf_map__fd(o->skel->maps.binsets);
 	fd[7] = bpf_map__fd(o->skel->maps.net_rules);
 	fd[8] = bpf_map__fd(o->skel->maps.file_anchors);
+	fd[9] = bpf_map__fd(o->skel->maps.rule_verdicts);
 }
 
 const struct aw_agent *observe__agent(struct observe *o, __u32 slot)

@@ -74,7 +74,7 @@ int observe__syscall_counts(struct observe *o, __u32 slot,
 int observe__pin(struct observe *o, const char *instance);
 void observe__keep_pins(struct observe *o);
 /* The policy map fds, in enum policy_map order (user/policy_apply.h). */
-void observe__policy_map_fds(struct observe *o, int fd[9]);
+void observe__policy_map_fds(struct observe *o, int fd[10]);
 /* The agent registered for an agent slot, or NULL. */
 const struct aw_agent *observe__agent(struct observe *o, __u32 slot);
 void observe__destroy(struct observe *o);

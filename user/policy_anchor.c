@@ -83,14 +83,20 @@ static bool seen_has(const struct anchor_seen *s, __u64 fp)
 	return false;
 }
 
-static bool refs_decide(const struct aw_rule_ref *refs)
+/* Some reference's rule decides (its verdict is DENY or AUDIT). */
+static bool refs_decide(const struct policy_image *img, const struct aw_rule_ref *refs)
 {
 	int r;
 
-	for (r = 0; r < AW_RULE_REFS; r++)
-		if (refs[r].rule_id && !(refs[r].flags & AW_REF_EXCEPT) &&
-		    (refs[r].action == AW_ACT_DENY || refs[r].action == AW_ACT_AUDIT))
+	for (r = 0; r < AW_RULE_REFS; r++) {
+		__u8 action;
+
+		if (!refs[r].rule_id || (refs[r].flags & AW_REF_EXCEPT))
+			continue;
+		action = policy_image__verdict(img, refs[r].rule_id).action;
+		if (action == AW_ACT_DENY || action == AW_ACT_AUDIT)
 			return true;
+	}
 	return false;
 }
 
@@ -99,10 +105,10 @@ static bool record_decides(const struct policy_image *img, const struct policy_f
 	int g;
 
 	if (rec->key.kind != AW_FK_CHILD_GLOB)
-		return refs_decide(rec->val.refs);
+		return refs_decide(img, rec->val.refs);
 	for (g = 0; g < AW_NAME_GLOBS && rec->val.globs[g]; g++)
 		if (rec->val.globs[g] <= img->n_globs &&
-		    refs_decide(img->globs[rec->val.globs[g] - 1].refs))
+		    refs_decide(img, img->globs[rec->val.globs[g] - 1].refs))
 			return true;
 	return false;
 }

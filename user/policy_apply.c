@@ -23,7 +23,7 @@ static const char *const map_names[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_DEFAULTS] = "policy_defaults",  [POLICY_MAP_FILE_RULES] = "file_rules",
 	[POLICY_MAP_FILE_INODES] = "file_inodes",   [POLICY_MAP_NAME_GLOBS] = "name_globs",
 	[POLICY_MAP_BINSETS] = "binsets",	    [POLICY_MAP_NET_RULES] = "net_rules",
-	[POLICY_MAP_FILE_ANCHORS] = "file_anchors",
+	[POLICY_MAP_FILE_ANCHORS] = "file_anchors", [POLICY_MAP_RULE_VERDICTS] = "rule_verdicts",
 };
 
 static const size_t key_sizes[POLICY_MAP__COUNT] = {
@@ -36,6 +36,7 @@ static const size_t key_sizes[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_BINSETS] = sizeof(struct aw_binset_key),
 	[POLICY_MAP_NET_RULES] = sizeof(struct aw_net_key),
 	[POLICY_MAP_FILE_ANCHORS] = sizeof(struct aw_inode_key),
+	[POLICY_MAP_RULE_VERDICTS] = sizeof(__u32),
 };
 
 static const size_t val_sizes[POLICY_MAP__COUNT] = {
@@ -48,6 +49,7 @@ static const size_t val_sizes[POLICY_MAP__COUNT] = {
 	[POLICY_MAP_BINSETS] = sizeof(__u8),
 	[POLICY_MAP_NET_RULES] = sizeof(struct aw_net_val),
 	[POLICY_MAP_FILE_ANCHORS] = sizeof(struct aw_file_anchor),
+	[POLICY_MAP_RULE_VERDICTS] = sizeof(struct aw_rule_verdict),
 };
 
 /*
@@ -61,15 +63,56 @@ static const bool kernel_writes[POLICY_MAP__COUNT] = {
 };
 
 #define POLICY_KEY_MAX 32
+/* The largest value of an array map (its "deleted" entries are written zero). */
+#define POLICY_VAL_MAX_ARRAY sizeof(struct aw_rule_verdict)
 
 static size_t rec_size(enum policy_map map)
 {
 	return key_sizes[map] + val_sizes[map];
 }
 
+/*
+ * Where a key holds its bank: a gen field (net_rules: after prefixlen), or for the
+ * rule_verdicts array the index's bank part (index = bank * AW_RULES_MAX + rule_id).
+ */
+static size_t key_bank_off(enum policy_map map)
+{
+	return map == POLICY_MAP_NET_RULES ? 4 : 0;
+}
+
 static void key_set_bank(enum policy_map map, void *key, __u32 gen)
 {
-	memcpy((unsigned char *)key + (map == POLICY_MAP_NET_RULES ? 4 : 0), &gen, sizeof(gen));
+	unsigned char *at = (unsigned char *)key + key_bank_off(map);
+
+	if (map == POLICY_MAP_RULE_VERDICTS) {
+		__u32 idx;
+
+		memcpy(&idx, at, sizeof(idx));
+		gen = idx % AW_RULES_MAX + AW_POLICY_BANK(gen) * AW_RULES_MAX;
+	}
+	memcpy(at, &gen, sizeof(gen));
+}
+
+static __u32 key_bank(enum policy_map map, const void *key)
+{
+	__u32 word;
+
+	memcpy(&word, (const unsigned char *)key + key_bank_off(map), sizeof(word));
+	return map == POLICY_MAP_RULE_VERDICTS ? word / AW_RULES_MAX : word;
+}
+
+/* An array's entries all exist: a zero value is one the bank does not hold ("deleted"). */
+static bool map_is_array(enum policy_map map)
+{
+	return map == POLICY_MAP_RULE_VERDICTS;
+}
+
+static bool is_zero(const unsigned char *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
 }
 
 /* --- record tables: what a bank holds, keys without their generation ----------------------- */
@@ -247,10 +290,13 @@ static int write_records(int fd, enum policy_map map, const struct policy_batch 
 	return 0;
 }
 
+/* Delete the batch's keys; an array's are written zero (the batch holds zero values). */
 static int delete_records(int fd, enum policy_map map, const struct policy_batch *q)
 {
 	size_t ksz = key_sizes[map], done = 0;
 
+	if (map_is_array(map))
+		return write_records(fd, map, q);
 	while (done < q->n) {
 		__u32 count = q->n - done;
 		int err;
@@ -271,7 +317,10 @@ static int delete_records(int fd, enum policy_map map, const struct policy_batch
 	return 0;
 }
 
-/* Read what bank `bank` of `map` holds in the kernel (an LPM trie has no batch operations). */
+/*
+ * Read what bank `bank` of `map` holds in the kernel (an LPM trie has no batch operations; an
+ * array's zero entries are not held).
+ */
 static int read_bank(int fd, enum policy_map map, __u32 bank, struct policy_table *out)
 {
 	size_t ksz = key_sizes[map], vsz = val_sizes[map];
@@ -279,7 +328,6 @@ static int read_bank(int fd, enum policy_map map, __u32 bank, struct policy_tabl
 	unsigned char *keys = malloc(chunk * ksz), *vals = malloc(chunk * vsz);
 	__u64 in_batch = 0, out_batch = 0;
 	bool first = true, done = false;
-	__u32 gen;
 	int err = 0;
 
 	if (!keys || !vals) {
@@ -291,8 +339,7 @@ static int read_bank(int fd, enum policy_map map, __u32 bank, struct policy_tabl
 
 		while (more && !err) {
 			more = bpf_map_get_next_key(fd, keys, keys + ksz) == 0;
-			memcpy(&gen, keys + 4, sizeof(gen));
-			if (gen == bank && bpf_map_lookup_elem(fd, keys, vals) == 0)
+			if (key_bank(map, keys) == bank && bpf_map_lookup_elem(fd, keys, vals) == 0)
 				err = records_add(&out->r, map, keys, vals);
 			memcpy(keys, keys + ksz, ksz);
 		}
@@ -312,9 +359,10 @@ static int read_bank(int fd, enum policy_map map, __u32 bank, struct policy_tabl
 		first = false;
 		in_batch = out_batch;
 		for (i = 0; i < count && !err; i++) {
-			memcpy(&gen, keys + i * ksz, sizeof(gen));
-			if (gen == bank)
-				err = records_add(&out->r, map, keys + i * ksz, vals + i * vsz);
+			if (key_bank(map, keys + i * ksz) != bank ||
+			    (map_is_array(map) && is_zero(vals + i * vsz, vsz)))
+				continue;
+			err = records_add(&out->r, map, keys + i * ksz, vals + i * vsz);
 		}
 	}
 out:
@@ -366,8 +414,11 @@ static int write_differences(struct policy_backend_bpf *bb, enum policy_map map,
 	}
 	/* base has one record per key: one not seen is a key the staged records lack */
 	for (j = 0; j < base->r.n && !err; j++) {
+		static const unsigned char zero[POLICY_VAL_MAX_ARRAY];
+
 		if (!base->seen[j])
-			err = batch_add(&bb->dels, map, base->r.recs + j * rsz, bank, NULL);
+			err = batch_add(&bb->dels, map, base->r.recs + j * rsz, bank,
+					map_is_array(map) ? zero : NULL);
 	}
 	if (err)
 		return err;
@@ -802,6 +853,22 @@ static int cover_links(struct policy_links *l, const struct policy_image *img,
 }
 
 /*
+ * rule_verdicts: every rule id of the image, index rule_id in bank 0 (policy.h, "Verdicts").
+ * Staged in id order, so a reload that changes no verdict compares them in lockstep.
+ */
+static int stage_verdicts(struct policy_backend *b, const struct policy_image *img)
+{
+	for (__u32 id = 1; id <= img->n_rules; id++) {
+		struct aw_rule_verdict v = policy_image__verdict(img, id);
+		int err;
+
+		if (v.action && (err = b->update(b, POLICY_MAP_RULE_VERDICTS, &id, &v)))
+			return err;
+	}
+	return 0;
+}
+
+/*
  * Stage every record of the image (NULL: none), the protected files' inodes and the anchors of
  * the directories the rules name, both as the file system holds them now.
  */
@@ -848,8 +915,10 @@ static int stage_image(struct policy_backend *b, const struct policy_image *img,
 				     &img->nets[i].val)))
 			return err;
 	}
+	if ((err = stage_verdicts(b, img)))
+		return err;
 	st->records = img->n_slots + img->n_sets + img->n_files + img->n_globs + img->n_binsets +
-		      img->n_nets;
+		      img->n_nets + img->n_rules;
 	if (!links && !(links = own = policy_links__new()))
 		return -ENOMEM;
 	err = cover_links(links, img, st);

@@ -5,7 +5,8 @@
  * AW_POLICY_BANK(generation), and between reloads both banks hold the policy in force.
  *   1. read the active generation g from policy_config; g + 1 uses the other bank;
  *   2. write into that bank only what differs from what it holds (changed or new records,
- *      deleted ones). Records found on the live file system are staged afresh on every apply
+ *      deleted ones; rule_verdicts, an array, gets a zero verdict for a deleted one: policy.h,
+ *      "Verdicts"). Records found on the live file system are staged afresh on every apply
  *      and compared like the others: the file_inodes of the protected files that exist now
  *      and the file_anchors of the directories the rules name (policy_anchor.c);
  *   3. write policy_config with g + 1: from here on every decision uses the new policy
@@ -37,6 +38,7 @@ enum policy_map {
 	POLICY_MAP_BINSETS,
 	POLICY_MAP_NET_RULES,
 	POLICY_MAP_FILE_ANCHORS,
+	POLICY_MAP_RULE_VERDICTS, /* an ARRAY: the key is an index whose bank part is the gen */
 	POLICY_MAP__COUNT,
 };
 
@@ -104,7 +106,7 @@ struct policy_batch {
  * The BPF backend keeps the records in force (by key) and the staged ones per map, so that a
  * bank is brought to a new image by writing only the differences (BPF_MAP_UPDATE_BATCH and
  * BPF_MAP_DELETE_BATCH per map; one syscall per record for the LPM trie, which has no batch
- * operations).
+ * operations; zero values written in a batch for the rule_verdicts array, which has no delete).
  */
 struct policy_backend_bpf {
 	struct policy_backend ops;

@@ -3,9 +3,11 @@
 // (policy_image.h; the contract is include/agentwatch/policy.h).
 //
 // Per rule: each path pattern is expanded with the agent's ${HOME} and ${WORKSPACE} and becomes
-// one key (two for /dir/**: SUBTREE and EXACT) carrying a reference {rule, action, access,
-// binary condition, audit mode}; each `except:` pattern a key carrying an EXCEPT reference;
-// each CIDR an LPM prefix carrying one reference per port range. Identical references merge;
+// one key (two for /dir/**: SUBTREE and EXACT) carrying a reference {rule, access, binary
+// condition}; each `except:` pattern a key carrying an EXCEPT reference; each CIDR an LPM
+// prefix carrying one reference per port range. What a rule decides (its action and its
+// policy's mode) is not in its references but in the rule table, which the applier writes as
+// rule_verdicts (policy.h, "Verdicts"). Identical references merge;
 // a key that would need more than the kernel reads is an error naming the rules that fill it.
 // When the set is complete, covering prefixes' network rules are copied into longer prefixes,
 // name globs are interned into the node-wide name_globs table, and inode requests are made.
@@ -96,6 +98,18 @@ static int copy_rules(struct compile *cc)
 		return img->n_rules == c->n_rules ? 0 : -EINVAL;
 	if (!c->n_rules)
 		return 0;
+	if (c->n_rules >= AW_RULES_MAX) {
+		for (int i = 0; i < c->n; i++)
+			for (int j = 0; j < c->pols[i].n_rules; j++)
+				if (c->pols[i].rules[j].id == AW_RULES_MAX)
+					cerr(cc, &c->pols[i].rules[j].pos,
+					     "rule '%s': rule %u of the policies loaded; the "
+					     "kernel's "
+					     "rule_verdicts holds at most %u rules (ids 1..%u)",
+					     c->pols[i].rules[j].name, AW_RULES_MAX,
+					     AW_RULES_MAX - 1, AW_RULES_MAX - 1);
+		return -EINVAL;
+	}
 	img->rules = calloc(c->n_rules, sizeof(*img->rules));
 	if (!img->rules)
 		return -ENOMEM;
@@ -338,17 +352,15 @@ out:
 	return ret;
 }
 
-static int compile_paths(struct compile *cc, const struct policy *p, const struct policy_rule *r)
+static int compile_paths(struct compile *cc, const struct policy_rule *r)
 {
 	struct aw_rule_ref ref = {
 		.rule_id = r->id,
-		.action = r->action,
 		.access = r->access,
-		.flags = r->bins.flags | (p->audit_mode ? AW_REF_AUDIT_MODE : 0),
+		.flags = r->bins.flags,
 	};
 	struct aw_rule_ref ex = {
 		.rule_id = r->id,
-		.action = AW_ACT_NONE,
 		.access = r->access,
 		.flags = AW_REF_EXCEPT,
 	};
@@ -402,7 +414,7 @@ static int net_merge(struct policy_net_rec *rec, const struct aw_net_ref *ref)
 	return 0;
 }
 
-static int compile_net(struct compile *cc, const struct policy *p, const struct policy_rule *r)
+static int compile_net(struct compile *cc, const struct policy_rule *r)
 {
 	for (int i = 0; i < r->n_cidrs; i++) {
 		const struct policy_cidr *cidr = &r->cidrs[i];
@@ -418,8 +430,6 @@ static int compile_net(struct compile *cc, const struct policy *p, const struct 
 				.port_lo = r->n_ports ? r->ports[k].lo : 0,
 				.port_hi = r->n_ports ? r->ports[k].hi : 65535,
 				.protos = r->protos,
-				.action = r->action,
-				.flags = p->audit_mode ? AW_REF_AUDIT_MODE : 0,
 			};
 
 			if (net_merge(rec, &ref)) {
@@ -593,10 +603,11 @@ static int intern_globs(struct compile *cc)
 	return 0;
 }
 
-static bool has_deny(const struct aw_rule_ref *refs)
+static bool has_deny(const struct policy_image *img, const struct aw_rule_ref *refs)
 {
 	for (int i = 0; i < AW_RULE_REFS && refs[i].rule_id; i++)
-		if (refs[i].action == AW_ACT_DENY && !(refs[i].flags & AW_REF_EXCEPT))
+		if (!(refs[i].flags & AW_REF_EXCEPT) &&
+		    policy_image__verdict(img, refs[i].rule_id).action == AW_ACT_DENY)
 			return true;
 	return false;
 }
@@ -639,7 +650,7 @@ static int inode_requests(struct compile *cc)
 				const struct aw_name_glob *ng = &img->globs[rec->val.globs[g] - 1];
 				struct aw_rule_val val = {0};
 
-				if (!has_deny(ng->refs))
+				if (!has_deny(img, ng->refs))
 					continue;
 				memcpy(val.refs, ng->refs, sizeof(val.refs));
 				ret = inode_req(img, cc->set, kind, rec->dir, ng->glob, &val);
@@ -647,7 +658,7 @@ static int inode_requests(struct compile *cc)
 			continue;
 		}
 		/* UNDER_*: the applier looks for them among the multi-link files (policy_links.h) */
-		if (kind > AW_FK_UNDER_SUFFIX || !has_deny(rec->val.refs))
+		if (kind > AW_FK_UNDER_SUFFIX || !has_deny(img, rec->val.refs))
 			continue;
 		ret = inode_req(img, cc->set, kind, rec->dir, rec->name, &rec->val);
 	}
@@ -806,10 +817,10 @@ int policy_image__compile_policies(struct policy_image *img, const struct policy
 			switch (r->list) {
 			case POLICY_FILES:
 			case POLICY_EXEC:
-				ret = compile_paths(&cc, p, r);
+				ret = compile_paths(&cc, r);
 				break;
 			case POLICY_NETWORK:
-				ret = compile_net(&cc, p, r);
+				ret = compile_net(&cc, r);
 				egress_denied |= r->action == AW_ACT_DENY && !p->audit_mode;
 				break;
 			default:

@@ -36,19 +36,33 @@ static const char *proto_name(__u8 p)
 	return p == AW_PROTO_TCP ? "tcp" : p == AW_PROTO_UDP ? "udp" : "any";
 }
 
+/* A reference's action as the kernel reads it: its rule's verdict; "except" for an except. */
+static const char *ref_action(const struct policy_image *img, const struct aw_rule_ref *r)
+{
+	if (r->flags & AW_REF_EXCEPT)
+		return "except";
+	return policy_action__name(policy_image__verdict(img, r->rule_id).action);
+}
+
+/* Its rule's policy is in audit mode (the verdict's AW_REF_AUDIT_MODE); never an except. */
+static bool ref_audit_mode(const struct policy_image *img, const struct aw_rule_ref *r)
+{
+	return !(r->flags & AW_REF_EXCEPT) &&
+	       (policy_image__verdict(img, r->rule_id).flags & AW_REF_AUDIT_MODE);
+}
+
 static void text_ref(const struct policy_image *img, const struct aw_rule_ref *r, FILE *out)
 {
 	char acc[96];
 
-	fprintf(out, "%s %s rule=%u:%s",
-		r->flags & AW_REF_EXCEPT ? "except" : policy_action__name(r->action),
+	fprintf(out, "%s %s rule=%u:%s", ref_action(img, r),
 		policy_access__format(r->access, acc, sizeof(acc)), r->rule_id,
 		rname(img, r->rule_id));
 	if (r->flags & AW_REF_BIN_ONLY)
 		fprintf(out, " bin-only=%u", r->binset);
 	if (r->flags & AW_REF_BIN_EXCEPT)
 		fprintf(out, " bin-except=%u", r->binset);
-	if (r->flags & AW_REF_AUDIT_MODE)
+	if (ref_audit_mode(img, r))
 		fprintf(out, " audit-mode");
 }
 
@@ -65,9 +79,11 @@ static void text_refs(const struct policy_image *img, const struct aw_rule_ref *
 
 static void text_net_ref(const struct policy_image *img, const struct aw_net_ref *r, FILE *out)
 {
-	fprintf(out, "%s ports=%u-%u proto=%s rule=%u:%s%s", policy_action__name(r->action),
+	struct aw_rule_verdict v = policy_image__verdict(img, r->rule_id);
+
+	fprintf(out, "%s ports=%u-%u proto=%s rule=%u:%s%s", policy_action__name(v.action),
 		r->port_lo, r->port_hi, proto_name(r->protos), r->rule_id, rname(img, r->rule_id),
-		r->flags & AW_REF_AUDIT_MODE ? " audit-mode" : "");
+		v.flags & AW_REF_AUDIT_MODE ? " audit-mode" : "");
 }
 
 static const char *def_flags(__u8 flags, char *buf, size_t len)
@@ -264,15 +280,14 @@ static void j_ref(const struct policy_image *img, struct json_writer *w,
 	json_writer__object_begin(w);
 	json_writer__kv_uint(w, "rule_id", r->rule_id);
 	json_writer__kv_string(w, "rule", rname(img, r->rule_id));
-	json_writer__kv_string(
-		w, "action", r->flags & AW_REF_EXCEPT ? "except" : policy_action__name(r->action));
+	json_writer__kv_string(w, "action", ref_action(img, r));
 	json_writer__kv_string(w, "access", policy_access__format(r->access, acc, sizeof(acc)));
 	if (r->flags & (AW_REF_BIN_ONLY | AW_REF_BIN_EXCEPT)) {
 		json_writer__kv_string(w, "binaries",
 				       r->flags & AW_REF_BIN_ONLY ? "only" : "except");
 		json_writer__kv_uint(w, "binset", r->binset);
 	}
-	json_writer__kv_bool(w, "audit_mode", r->flags & AW_REF_AUDIT_MODE);
+	json_writer__kv_bool(w, "audit_mode", ref_audit_mode(img, r));
 	json_writer__object_end(w);
 }
 
@@ -469,11 +484,15 @@ static int dump_json(const struct policy_image *img, FILE *out)
 			json_writer__object_begin(&j.w);
 			json_writer__kv_uint(&j.w, "rule_id", n->rule_id);
 			json_writer__kv_string(&j.w, "rule", rname(img, n->rule_id));
-			json_writer__kv_string(&j.w, "action", policy_action__name(n->action));
+			json_writer__kv_string(
+				&j.w, "action",
+				policy_action__name(policy_image__verdict(img, n->rule_id).action));
 			json_writer__kv_uint(&j.w, "port_lo", n->port_lo);
 			json_writer__kv_uint(&j.w, "port_hi", n->port_hi);
 			json_writer__kv_string(&j.w, "protocol", proto_name(n->protos));
-			json_writer__kv_bool(&j.w, "audit_mode", n->flags & AW_REF_AUDIT_MODE);
+			json_writer__kv_bool(&j.w, "audit_mode",
+					     policy_image__verdict(img, n->rule_id).flags &
+						     AW_REF_AUDIT_MODE);
 			json_writer__kv_bool(&j.w, "inherited", k >= r->n_own);
 			json_writer__object_end(&j.w);
 		}

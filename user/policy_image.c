@@ -386,6 +386,18 @@ const struct policy_rule_info *policy_image__rule(const struct policy_image *img
 	return id >= 1 && id <= img->n_rules ? &img->rules[id - 1] : NULL;
 }
 
+struct aw_rule_verdict policy_image__verdict(const struct policy_image *img, __u32 id)
+{
+	const struct policy_rule_info *r = policy_image__rule(img, id);
+	struct aw_rule_verdict v = {0};
+
+	if (r) {
+		v.action = r->action;
+		v.flags = r->audit_mode ? AW_REF_AUDIT_MODE : 0;
+	}
+	return v;
+}
+
 void policy_image__config(const struct policy_image *img, __u32 gen, struct aw_policy_config *out)
 {
 	memset(out, 0, sizeof(*out));

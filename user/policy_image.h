@@ -26,6 +26,8 @@
 //     POLICY_MATCH_REFS of them in lookup order; more than that fails closed (DENY, rule
 //     AW_RULE_DEFAULT, unless a collected DENY decides anyway);
 //   - a collected EXCEPT reference cancels every collected reference with its rule_id;
+//   - a reference's action and audit mode are its rule's verdict (policy_image__verdict(),
+//     the kernel's rule_verdicts entry), not the reference's;
 //   - strength: DENY > DENY of an audit-mode policy (would block) > AUDIT; among equals the
 //     lowest rule_id (the rule written first) decides; an ALLOW decides only when none of
 //     those applies, and is reported as rule 0 (explain still names the allowing rule);
@@ -45,7 +47,7 @@
 
 #include "policy.h"
 
-/* The rule table: ids -> names and where they were written. */
+/* The rule table: ids -> names, where they were written, and their verdicts. */
 struct policy_rule_info {
 	__u32 id;
 	const char *name;
@@ -170,6 +172,11 @@ int policy_image__compile_policies(struct policy_image *img, const struct policy
 void policy_image__config(const struct policy_image *img, __u32 gen, struct aw_policy_config *out);
 const struct policy_set_rec *policy_image__set(const struct policy_image *img, __u32 set);
 const struct policy_rule_info *policy_image__rule(const struct policy_image *img, __u32 id);
+/*
+ * Rule `id`'s rule_verdicts value (include/agentwatch/policy.h, "Verdicts"): its action and
+ * AW_REF_AUDIT_MODE when its policy is in audit mode; zero for an id the image has no rule for.
+ */
+struct aw_rule_verdict policy_image__verdict(const struct policy_image *img, __u32 id);
 /* Lookups as the kernel does them (NULL: no such key). */
 const struct policy_file_rec *policy_image__file(const struct policy_image *img, __u32 set,
 						 __u8 kind, __u64 hash);

@@ -66,8 +66,11 @@ static void add_refs(struct query *q, const struct aw_rule_ref *refs, __u8 kind,
 {
 	for (int i = 0; i < AW_RULE_REFS && refs[i].rule_id && q->n < REFS_MAX; i++) {
 		const struct aw_rule_ref *r = &refs[i];
+		struct aw_rule_verdict v = {0};
 		bool counted = false;
 
+		if (!(r->flags & AW_REF_EXCEPT)) /* an except has no verdict */
+			v = policy_image__verdict(q->img, r->rule_id);
 		if (r->access & q->access) {
 			if (q->n_counted < POLICY_MATCH_REFS) {
 				counted = true;
@@ -85,9 +88,9 @@ static void add_refs(struct query *q, const struct aw_rule_ref *refs, __u8 kind,
 				: !bin	   ? POLICY_MISS_BINARY
 					   : POLICY_MISS_NONE,
 			.rule_id = r->rule_id,
-			.action = r->action,
+			.action = v.action,
 			.access = r->access,
-			.flags = r->flags,
+			.flags = r->flags | v.flags,
 			.binset = r->binset,
 			.kind = kind,
 			.applies = access && bin,
@@ -467,13 +470,14 @@ int policy_image__decide_connect(const struct policy_image *img, __u32 set, int 
 	rec = policy_image__lpm(img, set, a);
 	for (int i = 0; rec && i < AW_NET_REFS && rec->val.refs[i].rule_id; i++) {
 		const struct aw_net_ref *r = &rec->val.refs[i];
-		bool applies = aw_net_ref_applies(r, proto == IPPROTO_RAW ? AW_PORT_ANY : port,
-						  pbit);
+		struct aw_rule_verdict v = policy_image__verdict(img, r->rule_id);
+		bool applies = aw_net_ref_applies(r, v.action,
+						  proto == IPPROTO_RAW ? AW_PORT_ANY : port, pbit);
 
 		q->refs[q->n++] = (struct found){
 			.rule_id = r->rule_id,
-			.action = r->action,
-			.flags = r->flags,
+			.action = v.action,
+			.flags = v.flags,
 			.port_lo = r->port_lo,
 			.port_hi = r->port_hi,
 			.protos = r->protos,
@@ -508,9 +512,11 @@ int policy_image__decide_syscall(const struct policy_image *img, __u32 set, __u3
 }
 
 /* Which deny reference an inode entry keeps first: enforced, unconditional, lowest id. */
-static int inode_ref_cmp(const struct aw_rule_ref *a, const struct aw_rule_ref *b)
+static int inode_ref_cmp(const struct policy_image *img, const struct aw_rule_ref *a,
+			 const struct aw_rule_ref *b)
 {
-	int x = !!(a->flags & AW_REF_AUDIT_MODE), y = !!(b->flags & AW_REF_AUDIT_MODE);
+	int x = !!(policy_image__verdict(img, a->rule_id).flags & AW_REF_AUDIT_MODE),
+	    y = !!(policy_image__verdict(img, b->rule_id).flags & AW_REF_AUDIT_MODE);
 
 	if (x != y)
 		return x - y;
@@ -534,7 +540,13 @@ int policy_image__inode_value(const struct policy_image *img, __u32 set, const c
 		return ret;
 	for (int i = 0; i < q->n; i++) {
 		const struct found *f = &q->refs[i];
-		struct aw_rule_ref ref = {f->rule_id, f->action, f->access, f->flags, f->binset};
+		struct aw_rule_ref ref = {
+			.rule_id = f->rule_id,
+			.access = f->access,
+			.flags = f->flags &
+				 ~AW_REF_AUDIT_MODE, /* the verdict's, not the reference's */
+			.binset = f->binset,
+		};
 		bool cancelled = false, dup = false;
 		int k;
 
@@ -548,7 +560,7 @@ int policy_image__inode_value(const struct policy_image *img, __u32 set, const c
 		if (cancelled || dup)
 			continue;
 		/* insert in keeping order; past AW_RULE_REFS the weakest falls off */
-		for (k = n; k > 0 && inode_ref_cmp(&ref, &keep[k - 1]) < 0; k--)
+		for (k = n; k > 0 && inode_ref_cmp(img, &ref, &keep[k - 1]) < 0; k--)
 			keep[k] = keep[k - 1];
 		keep[k] = ref;
 		if (n < AW_RULE_REFS)

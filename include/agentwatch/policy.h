@@ -18,9 +18,12 @@
 //      decides with the old policy_config), then brings the old bank to the new image too, so
 //      that the next reload again writes only its differences.
 // A decision sees the old policy or the new one, never a mix, and never neither. A reload
-// costs in proportion to what changed (a rule edited in place; rules appended); an edit that
-// renumbers rules (ids are positional) or agents' sets rewrites the records that carry them.
-// Maps are sized for two banks.
+// costs in proportion to what changed (a rule edited in place; rules appended). What a rule
+// decides lives in one place, its `rule_verdicts` entry ("Verdicts"), so a reload that changes
+// only actions or modes (a policy flipped from `mode: audit` to `mode: enforce`, deny edited
+// to allow) writes one 4-byte array entry per rule and no record; an edit that renumbers rules
+// (ids are positional) or agents' sets rewrites the records that carry them, and one that
+// changes every path rewrites every record. Maps are sized for two banks.
 
 // ==== Which rules apply to a task ====
 // struct aw_agent.policy_id (agent.h) is not used for this; `policy_of_slot` maps
@@ -115,22 +118,44 @@
 // (key gen = AW_POLICY_BANK(policy_config.gen)), like every other key.
 //
 // ==== Values: a few rule references per key ====
-// struct aw_rule_val holds up to AW_RULE_REFS references. The compiler merges identical ones and
-// rejects a key that would need more. A reference applies when (ref.access & requested) != 0
-// and its binary condition holds: binset 0 = any binary; otherwise the current task's executable
-// path hash must (AW_REF_BIN_ONLY) or must not (AW_REF_BIN_EXCEPT) be in `binsets`
-// {gen, binset, H(exe path)}. AW_REF_EXCEPT marks an exception: it cancels rule `rule_id` for
-// this path ("except:" in YAML) and decides nothing by itself.
+// struct aw_rule_val holds up to AW_RULE_REFS references. A reference says WHETHER a rule
+// applies to the path: rule_id, access, binary condition, EXCEPT. It does not say what the rule
+// decides: that is the rule's verdict (below), so the same rule's references are identical
+// wherever they appear, and the compiler merges identical ones and rejects a key that would
+// need more. A reference applies when (ref.access & requested) != 0 and its binary condition
+// holds: binset 0 = any binary; otherwise the current task's executable path hash must
+// (AW_REF_BIN_ONLY) or must not (AW_REF_BIN_EXCEPT) be in `binsets` {gen, binset, H(exe path)}.
+// AW_REF_EXCEPT marks an exception: it cancels rule `rule_id` for this path ("except:" in YAML)
+// and decides nothing by itself (it has no verdict lookup). aw_rule_ref.pad is 0.
+//
+// ==== Verdicts: what each rule decides, one array entry per rule ====
+// `rule_verdicts` is an ARRAY of 2 * AW_RULES_MAX struct aw_rule_verdict: entry
+// AW_POLICY_BANK(gen) * AW_RULES_MAX + rule_id holds rule rule_id's action (AW_ACT_ALLOW,
+// AW_ACT_AUDIT or AW_ACT_DENY, as written) and flags (AW_REF_AUDIT_MODE: its policy is in audit
+// mode) in that bank. The index is the key: its bank part (index / AW_RULES_MAX) plays the
+// role of every other key's gen field, and the applier writes and diffs it like any record.
+// Rule ids are the collection's rules numbered 1..n in order (every rule, whatever its list),
+// so they index the array directly; pseudo ids (AW_RULE_DEFAULT, ...) never appear in a
+// reference, and the compiler rejects a collection of more than AW_RULES_MAX - 1 rules. Every
+// rule id 1..n of the image gets its entry; entries of ids beyond n (a shorter rule set) are
+// written zero, which is how an array entry is "deleted". So a referenced rule always has a
+// verdict in the bank its reference was found in, written before the switch made that bank
+// visible (by construction); a zero or out-of-range verdict seen anyway fails closed like a
+// reference overflow: DENY, AW_RULE_DEFAULT. An array lookup is inlined by the verifier: a
+// verdict costs a bounds check and a load per applicable reference.
+// file_inodes values keep only the references of rules whose verdict is DENY at apply time
+// (policy_image__inode_value); every reload computes them afresh from its image, so a rule
+// edited from deny to allow or audit loses its inode entries in the same reload.
 //
 // ==== Deciding ====
 //   1. collect every applicable reference from every lookup above;
 //   2. drop references whose rule an applicable EXCEPT reference cancels;
-//   3. the strongest action wins: DENY > AUDIT > ALLOW (a deny always beats an allow, across
-//      policies and within one);
+//   3. the strongest action wins, each reference's action read from its rule's verdict:
+//      DENY > AUDIT > ALLOW (a deny always beats an allow, across policies and within one);
 //   4. no DENY or AUDIT and no ALLOW matched: the list's default posture for the set
 //      (policy_config is per node; `policy_defaults` {gen, set}), rule_id AW_RULE_DEFAULT;
-//   5. a DENY whose rule came from a policy in audit mode (AW_REF_AUDIT_MODE) is reported as
-//      "would block" and allowed.
+//   5. a DENY whose rule's verdict has AW_REF_AUDIT_MODE (its policy is in audit mode) is
+//      reported as "would block" and allowed.
 // The event names the deciding rule by rule_id; userspace maps ids to names from the image.
 //
 // ==== Network ====
@@ -140,7 +165,8 @@
 // destination is looked up as the IPv4 address it carries. Because an LPM lookup returns only
 // the longest match, the compiler copies every rule of a shorter covering prefix into each
 // longer entry: one lookup finds every rule that can apply. A value holds up to AW_NET_REFS
-// {port range, protocol, action, rule_id} and the same deciding order as files.
+// {port range, protocol, rule_id}; what each decides is its rule's verdict (rule_verdicts, as
+// for files), and the deciding order is that of files.
 // Raw IP sockets are decided on the kernel's copy of the destination address for every port and
 // protocol (AW_PORT_ANY below); packets whose destination is user data (AF_PACKET, IP_HDRINCL)
 // are refused outright where some egress is denied (AW_DEF_DENY_RAW_PACKETS).
@@ -154,21 +180,28 @@
 // 1. files: [{name: ssh-keys, path: "${HOME}/.ssh/id_*", access: [read], action: deny,
 //             binaries: {except: [/usr/bin/ssh]}}]   with HOME=/home/ada
 //    -> file_rules[{1, 1, AW_FK_CHILD_PREFIX, mix(D("/home/ada/.ssh"), 3, fnv("id_"))}] =
-//         { refs[0] = {rule_id 1, DENY, AW_ACC_READ, AW_REF_BIN_EXCEPT, binset 1} }
+//         { refs[0] = {rule_id 1, AW_ACC_READ, AW_REF_BIN_EXCEPT, binset 1} }
+//       rule_verdicts[1 * AW_RULES_MAX + 1] = {DENY, 0}
 //       binsets[{1, 1, H("/usr/bin/ssh")}] = 1
 //       prefix_lens gains 3; and for each existing /home/ada/.ssh/id_* file:
 //       file_inodes[{1, 1, dev, ino}] = the same value.
-//    cat ~/.ssh/id_rsa: the CHILD_PREFIX lookup hits, cat is not ssh -> -EPERM, rule ssh-keys.
+//    cat ~/.ssh/id_rsa: the CHILD_PREFIX lookup hits, cat is not ssh, rule 1's verdict is
+//    DENY -> -EPERM, rule ssh-keys. Its policy reloaded with `mode: audit` changes one entry,
+//    rule_verdicts[0 * AW_RULES_MAX + 1] = {DENY, AW_REF_AUDIT_MODE} (generation 8, bank 0),
+//    and no record: the same read is then allowed and reported as "would block".
 // 2. files: [{name: aws, path: "${HOME}/.aws/**", action: deny}]  (access defaults to all)
 //    -> file_rules[{1, 1, AW_FK_SUBTREE, D("/home/ada/.aws")}] and
-//       file_rules[{1, 1, AW_FK_EXACT,  H("/home/ada/.aws")}] = {1 ref, DENY, all access}
+//       file_rules[{1, 1, AW_FK_EXACT,  H("/home/ada/.aws")}] = {1 ref, rule 2, all access}
+//       rule_verdicts[1 * AW_RULES_MAX + 2] = {DENY, 0}
 // 3. network: [{name: metadata, cidr: 169.254.169.254/32, action: deny}]
-//    -> net_rules[{96+32+64, 1, 1, ::ffff:169.254.169.254}] = {{0..65535, any, DENY, rule 3}}
+//    -> net_rules[{96+32+64, 1, 1, ::ffff:169.254.169.254}] = {{0..65535, any, rule 3}}
+//       rule_verdicts[1 * AW_RULES_MAX + 3] = {DENY, 0}
 //    connect to [::ffff:169.254.169.254]:80 is looked up as 169.254.169.254 -> -EPERM.
 // 4. network: [{name: lan, cidr: 10.0.0.0/8, action: deny},
-//              {name: git, cidr: 10.1.2.0/24, ports: [22], action: allow}]
-//    -> {96+8+64, 10.0.0.0}  = {{all ports, DENY, lan}}
-//       {96+24+64, 10.1.2.0} = {{22..22, tcp+udp, ALLOW, git}, {all ports, DENY, lan}}
+//              {name: git, cidr: 10.1.2.0/24, ports: [22], action: allow}]   (rules 4 and 5)
+//    -> {96+8+64, 10.0.0.0}  = {{all ports, rule 4 (lan)}}
+//       {96+24+64, 10.1.2.0} = {{22..22, tcp+udp, rule 5 (git)}, {all ports, rule 4 (lan)}}
+//       rule_verdicts[.. + 4] = {DENY, 0}, rule_verdicts[.. + 5] = {ALLOW, 0}
 //    10.1.2.3:22 finds the /24 entry, which carries both rules: deny beats allow -> denied.
 //    To let port 22 through, the deny must not cover it: write narrower deny rules.
 
@@ -190,6 +223,12 @@
 
 /* The bank of generation `gen` that keys carry (see "Generations"). */
 #define AW_POLICY_BANK(gen) ((gen)&1U)
+
+/*
+ * Rule ids index rule_verdicts per bank: ids 1..AW_RULES_MAX - 1 (the compiler rejects more
+ * rules). Two banks of 4-byte verdicts: 2 MiB.
+ */
+#define AW_RULES_MAX 262144
 
 #define AW_RULE_REFS	      4
 #define AW_NET_REFS	      8
@@ -221,7 +260,9 @@ enum {
 #define AW_REF_EXCEPT	  (1U << 0) /* cancels rule_id for this path */
 #define AW_REF_BIN_ONLY	  (1U << 1) /* applies only to binaries in binset */
 #define AW_REF_BIN_EXCEPT (1U << 2) /* applies to every binary but those in binset */
-#define AW_REF_AUDIT_MODE (1U << 3) /* from a policy in audit mode: a deny only "would block" */
+/* aw_rule_verdict.flags (never in a reference): its policy is in audit mode, a deny only
+ * "would block" */
+#define AW_REF_AUDIT_MODE (1U << 3)
 
 enum {
 	AW_FK_EXACT = 1,
@@ -294,14 +335,23 @@ struct aw_policy_set_key {
 };
 _Static_assert(sizeof(struct aw_policy_set_key) == 8, "aw_policy_set_key wire size");
 
+/* Whether rule rule_id applies; what it decides is its verdict (rule_verdicts). */
 struct aw_rule_ref {
 	__u32 rule_id; /* 0 = empty */
-	__u8 action;   /* AW_ACT_* */
+	__u8 pad;      /* 0 */
 	__u8 access;   /* AW_ACC_* bits it applies to */
-	__u8 flags;    /* AW_REF_* */
+	__u8 flags;    /* AW_REF_EXCEPT, AW_REF_BIN_ONLY, AW_REF_BIN_EXCEPT */
 	__u8 binset;   /* 0 = any binary */
 };
 _Static_assert(sizeof(struct aw_rule_ref) == 8, "aw_rule_ref wire size");
+
+/* rule_verdicts value, index AW_POLICY_BANK(gen) * AW_RULES_MAX + rule_id ("Verdicts"). */
+struct aw_rule_verdict {
+	__u8 action; /* AW_ACT_ALLOW, AW_ACT_AUDIT or AW_ACT_DENY; 0: no such rule */
+	__u8 flags;  /* AW_REF_AUDIT_MODE */
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct aw_rule_verdict) == 4, "aw_rule_verdict wire size");
 
 struct aw_rule_val {
 	struct aw_rule_ref refs[AW_RULE_REFS];
@@ -370,14 +420,13 @@ _Static_assert(sizeof(struct aw_net_key) == 28, "aw_net_key wire size");
 #define AW_PROTO_UDP (1U << 1)
 #define AW_PROTO_ANY (AW_PROTO_TCP | AW_PROTO_UDP)
 
+/* Whether rule rule_id applies to a port and protocol; what it decides is its verdict. */
 struct aw_net_ref {
 	__u32 rule_id; /* 0 = empty */
 	__u16 port_lo; /* host byte order, inclusive */
 	__u16 port_hi;
 	__u8 protos; /* AW_PROTO_* */
-	__u8 action; /* AW_ACT_* */
-	__u8 flags;  /* AW_REF_AUDIT_MODE */
-	__u8 pad;
+	__u8 pad[3]; /* 0 */
 };
 _Static_assert(sizeof(struct aw_net_ref) == 12, "aw_net_ref wire size");
 
@@ -394,10 +443,12 @@ _Static_assert(sizeof(struct aw_net_val) == 96, "aw_net_val wire size");
  */
 #define AW_PORT_ANY 0x10000U
 
-static inline int aw_net_ref_applies(const struct aw_net_ref *ref, __u32 port, __u8 proto)
+/* Does `ref`, whose rule's verdict is `action`, apply to port and protocol bit `proto`? */
+static inline int aw_net_ref_applies(const struct aw_net_ref *ref, __u8 action, __u32 port,
+				     __u8 proto)
 {
 	if (port == AW_PORT_ANY) {
-		if (ref->action == AW_ACT_ALLOW)
+		if (action == AW_ACT_ALLOW)
 			return ref->port_lo == 0 && ref->port_hi == 65535 &&
 			       (ref->protos & AW_PROTO_ANY) == AW_PROTO_ANY;
 		return (ref->protos & AW_PROTO_ANY) != 0;

@@ -4,7 +4,8 @@
 # reference matcher that `agentwatch rules explain` uses: a hand-written corpus covering every
 # pattern kind, then generated corpora. Any disagreement fails. Each generated corpus is then
 # reached by reloads from the previous one (the applier writes only differences into the spare
-# bank): the decisions must agree again, and both banks must hold exactly its records.
+# bank): the decisions must agree again, and both banks must hold exactly its records. Mode
+# flips and action edits are reloaded the same way.
 . "$(dirname "$0")/../lib/t.sh"
 
 run=$T_ROOT/build/agentwatch-policy-testrun
@@ -128,6 +129,48 @@ case $out in
 *" 2 disagree"*) t_pass "policy-match-hardlink-scan-none-escapes" ;;
 *) t_fail policy-match-hardlink-scan-none-escapes "$(printf '%s' "$out" | tr '\n' ' ')" ;;
 esac
+# What rules decide lives in rule_verdicts (include/agentwatch/policy.h, "Verdicts"): a reload
+# that flips every policy's mode must write one verdict per rule plus the sets' defaults (whose
+# audit-mode flag and postures change), no file or network record, and the kernel must decide
+# with the new modes at once: audit -> enforce, then back. Then every rule's action rotated
+# (deny -> allow -> audit -> deny) with the modes flipped: every decision must agree again and
+# both banks hold exactly a fresh apply's verdicts and records (file_inodes and anchors of
+# rules that no longer deny are dropped).
+flip_modes() { sed -e 's/^  mode: enforce$/  mode: @audit/' -e 's/^  mode: audit$/  mode: enforce/' -e 's/@audit/audit/' "$1"; }
+rotate_actions() {
+	flip_modes "$1" | sed -e 's/^\(  *\)action: deny$/\1action: @allow/' -e 's/^\(  *\)action: allow$/\1action: audit/' \
+		-e 's/^\(  *\)action: audit$/\1action: deny/' -e 's/action: @allow$/action: allow/'
+}
+python3 "$T_ROOT/tests/bpf/policy_corpus.py" 5 60 2000 "$work/flip"
+flip_modes "$T_ROOT/tests/bpf/policy_match_basic.yaml" >"$work/flip/basic-audit.yaml"
+flip_modes "$work/flip/rules.yaml" >"$work/flip/modes.yaml"
+rotate_actions "$work/flip/rules.yaml" >"$work/flip/actions.yaml"
+grep -q "mode: audit" "$work/flip/basic-audit.yaml" || t_fail policy-match-flip-setup "no audit mode made"
+for case in basic-audit-to-enforce corpus-modes corpus-modes-back corpus-actions; do
+	case $case in
+	basic-audit-to-enforce)
+		from=$work/flip/basic-audit.yaml to=$T_ROOT/tests/bpf/policy_match_basic.yaml queries=$T_ROOT/tests/bpf/policy_match_basic.queries ;;
+	corpus-modes) from=$work/flip/rules.yaml to=$work/flip/modes.yaml queries=$work/flip/queries ;;
+	corpus-modes-back) from=$work/flip/modes.yaml to=$work/flip/rules.yaml queries=$work/flip/queries ;;
+	corpus-actions) from=$work/flip/rules.yaml to=$work/flip/actions.yaml queries=$work/flip/queries ;;
+	esac
+	cmp -s "$from" "$to" && t_fail "policy-match-flip-$case" "the reload changes nothing"
+	out=$("$run" --reload-from "$from" "$to" <"$queries" 2>&1)
+	rules=$(grep -c '^ *action:' "$to")
+	written=$(printf '%s' "$out" | sed -n 's/.*, \([0-9]*\) written by the last apply.*/\1/p')
+	case $out in
+	*" 0 disagree"*) ;;
+	*) t_fail "policy-match-flip-$case" "$(printf '%s' "$out" | tail -n 6 | tr '\n' ' ')"; continue ;;
+	esac
+	case $case in
+	corpus-actions) t_pass "policy-match-flip-$case: $(printf '%s' "$out" | tail -n 1)" ;;
+	*) if [ -n "$written" ] && [ "$written" -le $((rules + 1)) ]; then
+		t_pass "policy-match-flip-$case: $written written for $rules rules: $(printf '%s' "$out" | tail -n 1)"
+	else
+		t_fail "policy-match-flip-$case" "$written records written for $rules rules: $(printf '%s' "$out" | tail -n 1)"
+	fi ;;
+	esac
+done
 
 for seed in 1 2 3 4 5; do
 	python3 "$T_ROOT/tests/bpf/policy_corpus.py" "$seed" 60 2000 "$work/$seed"

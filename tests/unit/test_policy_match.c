@@ -150,7 +150,9 @@ static void test_worked_example_1(void **state)
 			       mix(fnv("/home/ada/.ssh"), 3, fnv("id_")));
 	assert_non_null(r);
 	assert_int_equal(r->val.refs[0].rule_id, 1);
-	assert_int_equal(r->val.refs[0].action, AW_ACT_DENY);
+	assert_int_equal(r->val.refs[0].pad, 0); /* the action is the rule's verdict */
+	assert_int_equal(policy_image__verdict(f.img, 1).action, AW_ACT_DENY);
+	assert_int_equal(policy_image__verdict(f.img, 1).flags, 0);
 	assert_int_equal(r->val.refs[0].access, AW_ACC_READ);
 	assert_int_equal(r->val.refs[0].flags, AW_REF_BIN_EXCEPT);
 	assert_int_equal(r->val.refs[0].binset, 1);
@@ -426,6 +428,122 @@ static void test_audit_mode(void **state)
 	teardown_fixture(&f);
 }
 
+/*
+ * What a rule decides is its verdict, not its records (policy.h, "Verdicts"): the same
+ * policy in audit mode, or with its actions edited, compiles to byte-identical file and
+ * network records; only the verdicts, the decisions and the inode values differ.
+ */
+static void test_verdicts_carry_the_action(void **state)
+{
+#define VERDICT_POLICY(mode, keys, lan)                                                      \
+	POLICY("flip", "  mode: " mode "\n  files:\n"                                        \
+		       "    - {name: keys, path: \"${HOME}/.ssh/id_*\", action: " keys "}\n" \
+		       "    - {name: logs, path: /var/log/**, except: [/var/log/pub/**], "   \
+		       "action: audit}\n"                                                    \
+		       "  network:\n    - {name: lan, cidr: 10.0.0.0/8, action: " lan "}\n")
+	static const char *const texts[3] = {
+		VERDICT_POLICY("audit", "deny", "deny"),
+		VERDICT_POLICY("enforce", "deny", "deny"),
+		VERDICT_POLICY("enforce", "allow", "allow"),
+	};
+	struct fixture f[3] = {0};
+	struct aw_rule_val v;
+	__u32 keys, lan;
+
+	for (int i = 0; i < 3; i++)
+		build(&f[i], "flip.yaml", texts[i], false);
+	keys = rule_id(&f[0], "keys");
+	lan = rule_id(&f[0], "lan");
+	for (int i = 1; i < 3; i++) {
+		assert_int_equal(f[i].img->n_files, f[0].img->n_files);
+		assert_int_equal(f[i].img->n_nets, f[0].img->n_nets);
+		for (size_t k = 0; k < f[0].img->n_files; k++)
+			assert_memory_equal(&f[i].img->files[k].key, &f[0].img->files[k].key,
+					    sizeof(struct aw_file_key) +
+						    sizeof(struct aw_rule_val));
+		for (size_t k = 0; k < f[0].img->n_nets; k++)
+			assert_memory_equal(&f[i].img->nets[k].key, &f[0].img->nets[k].key,
+					    sizeof(struct aw_net_key) + sizeof(struct aw_net_val));
+	}
+	assert_int_equal(policy_image__verdict(f[0].img, keys).action, AW_ACT_DENY);
+	assert_int_equal(policy_image__verdict(f[0].img, keys).flags, AW_REF_AUDIT_MODE);
+	assert_int_equal(policy_image__verdict(f[1].img, keys).flags, 0);
+	assert_int_equal(policy_image__verdict(f[2].img, keys).action, AW_ACT_ALLOW);
+	assert_int_equal(policy_image__verdict(f[0].img, 99).action, AW_ACT_NONE);
+
+	want_file(&f[0], HOME "/.ssh/id_rsa", AW_ACC_READ, NULL, POLICY_WOULD_BLOCK, keys);
+	want_file(&f[1], HOME "/.ssh/id_rsa", AW_ACC_READ, NULL, POLICY_DENY, keys);
+	want_file(&f[2], HOME "/.ssh/id_rsa", AW_ACC_READ, NULL, POLICY_ALLOW, 0);
+	want_net(&f[0], "10.1.2.3", 443, IPPROTO_TCP, POLICY_WOULD_BLOCK, lan);
+	want_net(&f[1], "10.1.2.3", 443, IPPROTO_TCP, POLICY_DENY, lan);
+	want_net(&f[2], "10.1.2.3", 443, IPPROTO_TCP, POLICY_ALLOW, 0);
+	/* a raw socket: an ALLOW verdict covering every port applies, a DENY does too */
+	want_net(&f[2], "10.1.2.3", 0, IPPROTO_RAW, POLICY_ALLOW, 0);
+	want_net(&f[1], "10.1.2.3", 0, IPPROTO_RAW, POLICY_DENY, lan);
+
+	/* inode values hold DENY references only: the deny -> allow edit drops them */
+	assert_int_equal(policy_image__inode_value(f[0].img, 1, HOME "/.ssh/id_rsa", &v), 0);
+	assert_int_equal(v.refs[0].rule_id, keys);
+	assert_int_equal(v.refs[0].pad, 0);
+	assert_int_equal(v.refs[0].flags, 0); /* the audit mode is the verdict's */
+	assert_int_equal(policy_image__inode_value(f[1].img, 1, HOME "/.ssh/id_rsa", &v), 0);
+	assert_int_equal(policy_image__inode_value(f[2].img, 1, HOME "/.ssh/id_rsa", &v), -ENOENT);
+	assert_int_equal(f[1].img->n_inodes, 1);
+	assert_int_equal(f[2].img->n_inodes, 0);
+	for (int i = 0; i < 3; i++)
+		teardown_fixture(&f[i]);
+#undef VERDICT_POLICY
+}
+
+/*
+ * Rule ids index rule_verdicts: AW_RULES_MAX - 1 rules compile, one more is an error naming
+ * the first rule beyond. The collection is built by hand (parsing 262 144 rules is slow).
+ */
+static void compile_n_rules(__u32 n, int want, const char *want_msg)
+{
+	struct policy_rule *rules = calloc(n, sizeof(*rules));
+	struct policy pol = {.name = "big", .rules = rules, .n_rules = (int)n};
+	struct policy_collection c = {.pols = &pol, .n = 1, .n_rules = n};
+	const struct policy *pols[] = {&pol};
+	struct policy_errors errs = {0};
+	struct policy_image *img = policy_image__new();
+
+	assert_non_null(rules);
+	assert_non_null(img);
+	for (__u32 i = 0; i < n; i++)
+		rules[i] = (struct policy_rule){
+			.id = i + 1,
+			.name = i + 1 == AW_RULES_MAX ? "one-too-many" : "r",
+			.pos = {"big.yaml", 8 + i, 7},
+			.list = POLICY_FILES,
+			.action = AW_ACT_DENY,
+		};
+	assert_int_equal(policy_image__compile_policies(img, &c, 1, pols, 1, &agent, &errs), want);
+	if (want_msg) {
+		assert_int_equal(errs.n, 1);
+		assert_string_equal(errs.v[0].msg, want_msg);
+	} else {
+		assert_int_equal(errs.n, 0);
+		assert_int_equal(img->n_rules, n);
+		assert_int_equal(policy_image__verdict(img, n).action, AW_ACT_DENY);
+	}
+	policy_errors__free(&errs);
+	policy_image__free(img);
+	free(rules);
+}
+
+static void test_rule_ids_fit_the_verdicts(void **state)
+{
+	char msg[256];
+
+	compile_n_rules(AW_RULES_MAX - 1, 0, NULL);
+	snprintf(msg, sizeof(msg),
+		 "big.yaml:%u:7: rule 'one-too-many': rule %u of the policies loaded; the "
+		 "kernel's rule_verdicts holds at most %u rules (ids 1..%u)",
+		 8 + AW_RULES_MAX - 1, AW_RULES_MAX, AW_RULES_MAX - 1, AW_RULES_MAX - 1);
+	compile_n_rules(AW_RULES_MAX, -EINVAL, msg);
+}
+
 static void test_tie_break_and_allow_rule(void **state)
 {
 	struct fixture f = {0};
@@ -614,6 +732,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_default_policy),
 		cmocka_unit_test(test_deny_beats_allow_across_policies),
 		cmocka_unit_test(test_audit_mode),
+		cmocka_unit_test(test_verdicts_carry_the_action),
+		cmocka_unit_test(test_rule_ids_fit_the_verdicts),
 		cmocka_unit_test(test_tie_break_and_allow_rule),
 		cmocka_unit_test(test_fail_closed_beyond_kernel_refs),
 		cmocka_unit_test(test_kinds_and_binsets),
