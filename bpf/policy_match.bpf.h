@@ -580,11 +580,11 @@ static long aw_decide_ref(__u32 i, void *ctx)
 	ref = m->refs[i & (AW_MATCH_REFS - 1)];
 	if (ref.flags & AW_REF_EXCEPT)
 		return 0;
-	for (j = 0; j < AW_MATCH_REFS; j++) {
+	for (j = 0; j < AW_MATCH_REFS && !(ref.flags & AW_REF_IDENTITY); j++) {
 		if (j >= m->nrefs)
 			break;
 		if ((m->refs[j].flags & AW_REF_EXCEPT) && m->refs[j].rule_id == ref.rule_id)
-			return 0; /* cancelled by an except: pattern */
+			return 0; /* cancelled by an except: pattern (of a name, not of an inode) */
 	}
 	if (ref.binset && (ref.flags & (AW_REF_BIN_ONLY | AW_REF_BIN_EXCEPT))) {
 		bool in;

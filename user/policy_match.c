@@ -543,8 +543,8 @@ int policy_image__inode_value(const struct policy_image *img, __u32 set, const c
 		struct aw_rule_ref ref = {
 			.rule_id = f->rule_id,
 			.access = f->access,
-			.flags = f->flags &
-				 ~AW_REF_AUDIT_MODE, /* the verdict's, not the reference's */
+			/* the audit mode is the verdict's; an except of the alias cannot cancel it */
+			.flags = (f->flags & ~AW_REF_AUDIT_MODE) | AW_REF_IDENTITY,
 			.binset = f->binset,
 		};
 		bool cancelled = false, dup = false;

@@ -75,6 +75,11 @@
 // `linkScan:`), leaving links elsewhere to their names; a link made after the walk by a process
 // no policy confines is not seen until the next start (such a process could read the file
 // itself); a confined agent cannot make one, since path_link decides on the source's name.
+// The references of a file_inodes value carry AW_REF_IDENTITY: an except: of the name the file
+// is reached by does not cancel them ("Deciding", step 2). The excepts of the protected name
+// itself were applied when the value was made, so the workspace's own .env stays free, but a
+// premade hard link of another project's .env inside the workspace, or of ~/.ssh/id_rsa as
+// ~/.ssh/x.pub, is still that file and is refused.
 //
 // ==== Anchors: the canonical name of a directory, whatever mount it is reached through ====
 // An inode entry covers only files that existed at apply time. A key written later in ~/.ssh,
@@ -149,7 +154,8 @@
 //
 // ==== Deciding ====
 //   1. collect every applicable reference from every lookup above;
-//   2. drop references whose rule an applicable EXCEPT reference cancels;
+//   2. drop references whose rule an applicable EXCEPT reference cancels (except those with
+//      AW_REF_IDENTITY: an inode entry is the file itself, whatever name reached it);
 //   3. the strongest action wins, each reference's action read from its rule's verdict:
 //      DENY > AUDIT > ALLOW (a deny always beats an allow, across policies and within one);
 //   4. no DENY or AUDIT and no ALLOW matched: the list's default posture for the set
@@ -260,6 +266,8 @@ enum {
 #define AW_REF_EXCEPT	  (1U << 0) /* cancels rule_id for this path */
 #define AW_REF_BIN_ONLY	  (1U << 1) /* applies only to binaries in binset */
 #define AW_REF_BIN_EXCEPT (1U << 2) /* applies to every binary but those in binset */
+/* file_inodes only: found by the file's identity, which no except: of a name cancels */
+#define AW_REF_IDENTITY (1U << 4)
 /* aw_rule_verdict.flags (never in a reference): its policy is in audit mode, a deny only
  * "would block" */
 #define AW_REF_AUDIT_MODE (1U << 3)
@@ -340,7 +348,7 @@ struct aw_rule_ref {
 	__u32 rule_id; /* 0 = empty */
 	__u8 pad;      /* 0 */
 	__u8 access;   /* AW_ACC_* bits it applies to */
-	__u8 flags;    /* AW_REF_EXCEPT, AW_REF_BIN_ONLY, AW_REF_BIN_EXCEPT */
+	__u8 flags;    /* AW_REF_EXCEPT, AW_REF_BIN_ONLY, AW_REF_BIN_EXCEPT, AW_REF_IDENTITY */
 	__u8 binset;   /* 0 = any binary */
 };
 _Static_assert(sizeof(struct aw_rule_ref) == 8, "aw_rule_ref wire size");

@@ -95,9 +95,12 @@ done
 # kernel is told the file's inode and must deny it as dotenv-outside-workspace, which it can
 # only do from the file_inodes entry the applier gave the multi-link file. The workspace's
 # .env.local (also links/ws-notes.txt) is excepted: no entry, allowed. A one-name .env needs none.
+# The other .env linked into the workspace (ws/notes-other.txt) is still that file: the
+# workspace's except cancels names, not identities (AW_REF_IDENTITY), so it is denied too.
 mkdir -p "$work/links" "$work/other/deep/er"
 echo 'TOKEN=other' >"$work/other/deep/er/.env"
 ln "$work/other/deep/er/.env" "$work/links/notes.txt"
+ln "$work/other/deep/er/.env" "$work/ws/notes-other.txt"
 echo 'TOKEN=mine' >"$work/ws/.env.local"
 ln "$work/ws/.env.local" "$work/links/ws-notes.txt"
 echo 'TOKEN=single' >"$work/other/.env.single"
@@ -105,6 +108,7 @@ cat >"$work/links.queries" <<EOF
 inode read - $work/links/notes.txt $work/other/deep/er/.env
 inode read /usr/bin/cat $work/links/notes.txt $work/other/deep/er/.env
 inode read - $work/links/ws-notes.txt $work/ws/.env.local
+inode read - $work/ws/notes-other.txt $work/other/deep/er/.env
 inode read - $work/other/.env.single $work/other/.env.single
 file read - $work/links/notes.txt
 file read - $work/other/deep/er/.env
@@ -122,11 +126,12 @@ for scan in "$work" default; do
 	*) t_fail "$name" "$(printf '%s' "$out" | tail -n 6 | tr '\n' ' ')" ;;
 	esac
 done
-# --link-scan none: no inventory, so the link escapes (the two notes.txt queries disagree).
+# --link-scan none: no inventory, so the links escape (the three queries of other/deep/er/.env
+# by another name disagree).
 out=$("$run" --home "$h" --workspace "$work/ws" --link-scan none "$T_ROOT/rules/default.yaml" \
 	<"$work/links.queries" 2>&1)
 case $out in
-*" 2 disagree"*) t_pass "policy-match-hardlink-scan-none-escapes" ;;
+*" 3 disagree"*) t_pass "policy-match-hardlink-scan-none-escapes" ;;
 *) t_fail policy-match-hardlink-scan-none-escapes "$(printf '%s' "$out" | tr '\n' ' ')" ;;
 esac
 # What rules decide lives in rule_verdicts (include/agentwatch/policy.h, "Verdicts"): a reload

@@ -32,7 +32,7 @@ MD4, MD6 = "169.254.169.254", "fd00:ec2::254"
 # one SSH key per technique, so that every case has its own event
 KEYS = ["id_sym", "id_sym_inside", "id_hl", "id_hl_inside", "id_dotdot", "id_rel", "id_dirfd",
         "id_opath", "id_root", "id_bind", "id_chroot", "id_tree", "id_handle", "id_link_out",
-        "id_rename_out", "id_exchange", "id_uring"]
+        "id_rename_out", "id_exchange", "id_uring", "id_hl_pub"]
 # written by the `late` outside action, after the policy was applied
 LATE = ["id_late", "id_late_bind", "id_late_tree"]
 
@@ -71,6 +71,9 @@ def setup(env):
     os.symlink(H + "/.ssh/id_sym", T + "/sym-premade")
     os.link(H + "/.ssh/id_hl", T + "/hl-premade")
     os.link(b + "/other/.env", T + "/other-env-premade")  # a name no rule covers
+    # names whose except would free them: a .pub name in ~/.ssh, a name in the workspace
+    os.link(H + "/.ssh/id_hl_pub", H + "/.ssh/hl-premade.pub")
+    os.link(b + "/other/.env", W + "/notes-premade")
     for d in (T + "/bind-ssh", T + "/jail/ssh"):
         os.makedirs(d)
         subprocess.run(["mount", "--bind", H + "/.ssh", d], check=True)
@@ -372,7 +375,7 @@ def outside_socket(kind, addr, port):
 
 def cases(env):
     A_ENV["env"] = env
-    H, T = env["H"], env["T"]
+    H, T, W = env["H"], env["T"], env["W"]
     ssh = H + "/.ssh"
     sha = env["sha"]
 
@@ -394,6 +397,11 @@ def cases(env):
         # the same for a rule whose pattern matches a name at any depth (**/.env*)
         Case("alias-hardlink-premade-dotenv", cat(T + "/other-env-premade"),
              rule="dotenv-outside-workspace", ev=ev_file(T + "/other-env-premade")),
+        # the same where an except frees the alias's name: identity is not a name to except
+        Case("alias-hardlink-premade-except-pub", cat(H + "/.ssh/hl-premade.pub"), rule=SSH,
+             ev=ev_file(H + "/.ssh/hl-premade.pub")),
+        Case("alias-hardlink-premade-into-workspace", cat(W + "/notes-premade"),
+             rule="dotenv-outside-workspace", ev=ev_file(W + "/notes-premade")),
         Case("alias-hardlink-inside", lambda: A.py_op(os.link, key("id_hl_inside"),
                                                       T + "/hl-inside"),
              rule=SSH, ev=ev_file(key("id_hl_inside")), post=A.absent(T + "/hl-inside")),

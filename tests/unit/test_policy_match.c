@@ -485,7 +485,8 @@ static void test_verdicts_carry_the_action(void **state)
 	assert_int_equal(policy_image__inode_value(f[0].img, 1, HOME "/.ssh/id_rsa", &v), 0);
 	assert_int_equal(v.refs[0].rule_id, keys);
 	assert_int_equal(v.refs[0].pad, 0);
-	assert_int_equal(v.refs[0].flags, 0); /* the audit mode is the verdict's */
+	/* the audit mode is the verdict's; an inode reference is the file's identity */
+	assert_int_equal(v.refs[0].flags, AW_REF_IDENTITY);
 	assert_int_equal(policy_image__inode_value(f[1].img, 1, HOME "/.ssh/id_rsa", &v), 0);
 	assert_int_equal(policy_image__inode_value(f[2].img, 1, HOME "/.ssh/id_rsa", &v), -ENOENT);
 	assert_int_equal(f[1].img->n_inodes, 1);
