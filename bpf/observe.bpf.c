@@ -691,15 +691,44 @@ struct {
 	__type(value, struct aw_syscall_mask);
 } syscall_event_mask SEC(".maps");
 
+/*
+ * A Kernel Activity event of the current task's syscall `nr` (regs: its saved registers, for
+ * the first arguments): observed (flags 0, rule 0), or denied, audited or killed by `rule_id`.
+ */
+static __always_inline void aw_emit_syscall(const struct aw_agent *agent, struct pt_regs *regs,
+					    long nr, __u8 flags, __u32 rule_id)
+{
+	struct aw_event_buf *ev = aw_event_scratch();
+	struct aw_syscall_event *e;
+
+	if (!ev)
+		return;
+	e = (void *)ev->data;
+	aw_fill_hdr(&e->hdr, AW_EV_SYSCALL);
+	e->hdr.flags = flags;
+	aw_fill_task(&e->task, agent);
+	e->task.ppid = aw_task_ppid((struct task_struct *)bpf_get_current_task_btf());
+	e->nr = nr;
+	e->rule_id = rule_id;
+	e->args[0] = AW_SYSCALL_ARG0(regs);
+	e->args[1] = AW_SYSCALL_ARG1(regs);
+	e->args[2] = AW_SYSCALL_ARG2(regs);
+	aw_submit(ev, sizeof(*e));
+}
+
+/* The saved registers of the current task's syscall (LSM hooks: the syscall that called it). */
+static __always_inline struct pt_regs *aw_current_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+}
+
 /* Loaded only when syscall observation is asked for (the loader turns autoload on). */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
 {
 	struct aw_agent *agent = aw_agent_of_current();
 	struct aw_syscall_key key;
-	struct aw_syscall_event *e;
 	struct aw_syscall_mask *mask;
-	struct aw_event_buf *ev;
 	__u64 one = 1, *count;
 	__u32 zero = 0;
 
@@ -715,21 +744,8 @@ int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
 		bpf_map_update_elem(&syscall_counts, &key, &one, BPF_NOEXIST);
 
 	mask = bpf_map_lookup_elem(&syscall_event_mask, &zero);
-	if (!mask || !(mask->bits[(id / 64) & (AW_SYSCALL_MASK_WORDS - 1)] & (1ULL << (id % 64))))
-		return 0;
-	ev = aw_event_scratch();
-	if (!ev)
-		return 0;
-	e = (void *)ev->data;
-	aw_fill_hdr(&e->hdr, AW_EV_SYSCALL);
-	aw_fill_task(&e->task, agent);
-	e->task.ppid = aw_task_ppid((struct task_struct *)bpf_get_current_task_btf());
-	e->nr = id;
-	e->rule_id = 0;
-	e->args[0] = AW_SYSCALL_ARG0(regs);
-	e->args[1] = AW_SYSCALL_ARG1(regs);
-	e->args[2] = AW_SYSCALL_ARG2(regs);
-	aw_submit(ev, sizeof(*e));
+	if (mask && (mask->bits[(id / 64) & (AW_SYSCALL_MASK_WORDS - 1)] & (1ULL << (id % 64))))
+		aw_emit_syscall(agent, regs, id, 0, 0);
 	return 0;
 }
 
@@ -830,10 +846,7 @@ static __always_inline int aw_syscall_class(__u32 class_bit, bool can_deny)
 {
 	struct aw_agent *agent = aw_agent_of_current();
 	struct aw_policy_defaults *defs;
-	struct aw_syscall_event *e;
 	struct aw_match_state *m;
-	struct aw_event_buf *ev;
-	struct task_struct *task;
 	struct pt_regs *regs;
 	__u32 set, evflags, bit;
 	bool deny = false;
@@ -857,25 +870,11 @@ static __always_inline int aw_syscall_class(__u32 class_bit, bool can_deny)
 	} else {
 		evflags = AW_EVF_AUDIT;
 	}
-	ev = aw_event_scratch();
-	if (ev) {
-		task = (struct task_struct *)bpf_get_current_task_btf();
-		regs = (struct pt_regs *)bpf_task_pt_regs(task);
-		e = (void *)ev->data;
-		aw_fill_hdr(&e->hdr, AW_EV_SYSCALL);
-		e->hdr.flags = evflags;
-		aw_fill_task(&e->task, agent);
-		e->task.ppid = aw_task_ppid(task);
-		e->nr = AW_SYSCALL_NR(regs);
-		for (bit = 0; bit < 32; bit++)
-			if (class_bit == 1U << bit)
-				break;
-		e->rule_id = AW_RULE_SYSCALL_CLASS(bit);
-		e->args[0] = AW_SYSCALL_ARG0(regs);
-		e->args[1] = AW_SYSCALL_ARG1(regs);
-		e->args[2] = AW_SYSCALL_ARG2(regs);
-		aw_submit(ev, sizeof(*e));
-	}
+	for (bit = 0; bit < 32; bit++)
+		if (class_bit == 1U << bit)
+			break;
+	regs = aw_current_regs();
+	aw_emit_syscall(agent, regs, AW_SYSCALL_NR(regs), evflags, AW_RULE_SYSCALL_CLASS(bit));
 	return deny ? AW_LSM_DENY : 0;
 }
 
@@ -1113,10 +1112,7 @@ static __always_inline int aw_raw_packets(void)
 {
 	struct aw_agent *agent = aw_agent_of_current();
 	struct aw_policy_defaults *defs;
-	struct aw_syscall_event *e;
 	struct aw_match_state *m;
-	struct aw_event_buf *ev;
-	struct task_struct *task;
 	struct pt_regs *regs;
 	__u32 set;
 
@@ -1128,22 +1124,8 @@ static __always_inline int aw_raw_packets(void)
 	defs = aw_policy_defaults_of(m->gen, set);
 	if (!defs || !(defs->flags & AW_DEF_DENY_RAW_PACKETS))
 		return 0;
-	ev = aw_event_scratch();
-	if (ev) {
-		task = (struct task_struct *)bpf_get_current_task_btf();
-		regs = (struct pt_regs *)bpf_task_pt_regs(task);
-		e = (void *)ev->data;
-		aw_fill_hdr(&e->hdr, AW_EV_SYSCALL);
-		e->hdr.flags = AW_EVF_DENIED;
-		aw_fill_task(&e->task, agent);
-		e->task.ppid = aw_task_ppid(task);
-		e->nr = AW_SYSCALL_NR(regs);
-		e->rule_id = AW_RULE_RAW_PACKETS;
-		e->args[0] = AW_SYSCALL_ARG0(regs);
-		e->args[1] = AW_SYSCALL_ARG1(regs);
-		e->args[2] = AW_SYSCALL_ARG2(regs);
-		aw_submit(ev, sizeof(*e));
-	}
+	regs = aw_current_regs();
+	aw_emit_syscall(agent, regs, AW_SYSCALL_NR(regs), AW_EVF_DENIED, AW_RULE_RAW_PACKETS);
 	return AW_LSM_DENY;
 }
 
