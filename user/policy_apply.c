@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#include "clock.h"
 #include "log.h"
 #include "policy_apply.h"
 #include "policy_links.h"
@@ -803,14 +804,6 @@ static int resolve_request(struct inode_writer *w, const struct policy_inode_req
 
 /* --- the switch ---------------------------------------------------------------------------- */
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 static int by_length(const void *a, const void *b)
 {
 	size_t la = strlen(*(const char *const *)a), lb = strlen(*(const char *const *)b);
@@ -975,7 +968,7 @@ static int apply_image(struct policy_backend *b, const struct policy_image *img,
 		return err;
 	gen = next_gen(cur.gen);
 	err = stage_image(b, img, st);
-	st->staged_ms = ms_since(&t0);
+	st->staged_ms = clock__ms_since(&t0);
 	/* The bank of gen is not in use: no decision sees what is written there. */
 	if (!err)
 		err = b->write_bank(b, gen, false, &st->written, &st->deleted);
@@ -990,7 +983,7 @@ static int apply_image(struct policy_backend *b, const struct policy_image *img,
 		return err;
 	}
 	st->gen = gen;
-	st->switch_ms = ms_since(&t0);
+	st->switch_ms = clock__ms_since(&t0);
 
 	/*
 	 * The new generation is in force. Once no program still decides with the old one, its
@@ -1006,7 +999,7 @@ static int apply_image(struct policy_backend *b, const struct policy_image *img,
 			 gen, strerror(-err));
 	b->commit(b, true);
 	st->synced = synced_w + synced_d;
-	st->total_ms = ms_since(&t0);
+	st->total_ms = clock__ms_since(&t0);
 	return 0;
 }
 

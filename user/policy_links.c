@@ -13,6 +13,7 @@
 #include <linux/magic.h>
 #include <agentwatch/policy.h>
 
+#include "clock.h"
 #include "policy_links.h"
 
 /* Pseudo file systems <linux/magic.h> does not name (the kernel defines them privately). */
@@ -285,14 +286,6 @@ static int walk_dir(struct walk *w, int fd, size_t len, int depth)
 	return err;
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 /* Forget the files and walked roots below `root` (a walk of root finds them again). */
 static void forget_below(struct policy_links *l, const char *root)
 {
@@ -378,7 +371,7 @@ static int walk_root(struct policy_links *l, const char *root)
 	err = walk_dir(w, fd, strlen(root), 0);
 	free(w);
 out:
-	l->walk_ms += ms_since(&t0);
+	l->walk_ms += clock__ms_since(&t0);
 	return err;
 }
 
