@@ -564,6 +564,18 @@ void policy_decision__print(const struct policy_image *img, const struct policy_
 			json_writer__kv_string(&w, "at", at);
 		}
 		json_writer__kv_string(&w, "key", m ? m->where : NULL);
+		if (d->walked) {
+			json_writer__kv_string(&w, "walked", d->walked);
+			json_writer__key(&w, "alias");
+			if (d->via) {
+				json_writer__object_begin(&w);
+				json_writer__kv_string(&w, "via", d->via);
+				json_writer__kv_string(&w, "anchor", d->anchor);
+				json_writer__object_end(&w);
+			} else {
+				json_writer__null(&w);
+			}
+		}
 		json_writer__key(&w, "matches");
 		json_writer__array_begin(&w);
 		for (int i = 0; i < d->n_matches; i++) {
@@ -589,6 +601,14 @@ void policy_decision__print(const struct policy_image *img, const struct policy_
 		free(buf);
 		return;
 	}
+	if (d->walked && d->resolved)
+		fprintf(out, "opens: %s (symlinks followed, as the kernel decides)\n", d->walked);
+	if (d->via)
+		fprintf(out,
+			"reached through: %s, another name (bind mount or clone) of %s, which a "
+			"rule "
+			"names: decided on both names\n",
+			d->via, d->anchor);
 	fprintf(out, "verdict: %s\n", policy_verdict__name(d->verdict));
 	if (d->verdict == POLICY_NO_POLICY) {
 		fprintf(out, "no policy applies to this agent\n");

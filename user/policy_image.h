@@ -236,6 +236,13 @@ struct policy_decision {
 	bool overflow;	 /* more references than the kernel holds: failed closed */
 	int decider;	 /* index in matches of the deciding (or allowing) reference, or -1 */
 	int n_matches;	 /* references found (at most POLICY_MATCHES_MAX kept) */
+	/*
+	 * A file query on this machine's file system (user/rules_fs.h), set by the caller after
+	 * deciding; NULL: not looked at. walked: the name the kernel's walk gives (resolved: it
+	 * differs from the query); via, anchor: an alias of an anchored directory, or NULL.
+	 */
+	const char *walked, *via, *anchor;
+	bool resolved;
 	struct policy_match matches[POLICY_MATCHES_MAX];
 };
 

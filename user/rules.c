@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <json-c/json.h>
 
 #include "cli.h"
 #include "json_writer.h"
@@ -430,37 +429,6 @@ static int parse_connect(const char *s, int *family, __u8 addr[16], __u16 *port,
 	return 0;
 }
 
-/* The decision as JSON, with what the file system added to an --open query. */
-static void print_json(const struct policy_image *img, const struct policy_decision *d,
-		       const struct rules_fs_path *fp)
-{
-	struct json_object *o, *alias;
-	size_t len = 0;
-	char *buf = NULL;
-	FILE *mem = open_memstream(&buf, &len);
-
-	if (!mem)
-		return;
-	policy_decision__print(img, d, mem, true);
-	fclose(mem);
-	o = buf ? json_tokener_parse(buf) : NULL;
-	if (o && fp) {
-		json_object_object_add(o, "walked", json_object_new_string(fp->walked));
-		alias = NULL;
-		if (fp->via[0]) {
-			alias = json_object_new_object();
-			json_object_object_add(alias, "via", json_object_new_string(fp->via));
-			json_object_object_add(alias, "anchor", json_object_new_string(fp->anchor));
-		}
-		json_object_object_add(o, "alias", alias);
-	}
-	if (o)
-		printf("%s\n", json_object_to_json_string_ext(
-				       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	free(buf);
-}
-
 static int rules_explain(int argc, char **argv)
 {
 	struct rules_fs_path *fp = NULL;
@@ -527,6 +495,12 @@ static int rules_explain(int argc, char **argv)
 			ret = policy_image__decide_file_alias(img, 1, fp->walked, fp->rest_len,
 							      fp->via[0] ? fp->anchor : NULL,
 							      access, o.exe, d);
+		if (!ret) {
+			d->walked = fp->walked;
+			d->resolved = fp->resolved;
+			d->via = fp->via[0] ? fp->via : NULL;
+			d->anchor = fp->via[0] ? fp->anchor : NULL;
+		}
 	} else if (o.exec)
 		ret = policy_image__decide_exec(img, 1, o.exec, o.exe, o.exec_flags, d);
 	else if (o.connect)
@@ -554,18 +528,8 @@ static int rules_explain(int argc, char **argv)
 			printf("connect %s, agent '%s'\n", o.connect, o.agent);
 		else
 			printf("syscall class %s, agent '%s'\n", o.syscall, o.agent);
-		if (fp && fp->resolved)
-			printf("opens: %s (symlinks followed, as the kernel decides)\n",
-			       fp->walked);
-		if (fp && fp->via[0])
-			printf("reached through: %s, another name (bind mount or clone) of %s, "
-			       "which a rule names: decided on both names\n",
-			       fp->via, fp->anchor);
 	}
-	if (o.json)
-		print_json(img, d, fp);
-	else
-		policy_decision__print(img, d, stdout, false);
+	policy_decision__print(img, d, stdout, o.json);
 out:
 	free(fp);
 	free(d);
