@@ -605,6 +605,12 @@ struct inode_writer {
 	unsigned char *linked;	    /* per inventory file: resolved for links_set already */
 	__u32 links_set;
 	size_t links_written;
+	/* files with several names: one entry per inode, the rules of every name (stage_multi) */
+	struct inode_entry {
+		struct aw_inode_key key;
+		struct aw_rule_val val;
+	} * multi;
+	size_t n_multi, cap_multi;
 };
 
 /* At or below a path this walk found missing: nothing there to protect, no syscall needed. */
@@ -661,9 +667,48 @@ static int write_inode(struct inode_writer *w, const char *path, const struct st
 		return 0; /* an except: leaves this file free */
 	if (err)
 		return err;
+	if (st->st_nlink > 1) {
+		/* another of its names may be protected too: staged once all are known */
+		if (w->n_multi == w->cap_multi) {
+			size_t cap = w->cap_multi ? w->cap_multi * 2 : 64;
+			struct inode_entry *m = realloc(w->multi, cap * sizeof(*m));
+
+			if (!m)
+				return -ENOMEM;
+			w->multi = m;
+			w->cap_multi = cap;
+		}
+		w->multi[w->n_multi++] = (struct inode_entry){.key = key, .val = val};
+		w->written++;
+		return 0;
+	}
 	err = w->b->update(w->b, POLICY_MAP_FILE_INODES, &key, &val);
 	if (!err)
 		w->written++;
+	return err;
+}
+
+static int inode_key_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct inode_entry *)a)->key, &((const struct inode_entry *)b)->key,
+		      sizeof(struct aw_inode_key));
+}
+
+/* Stage one entry per multi-link inode, with the references of every protected name. */
+static int stage_multi(struct inode_writer *w)
+{
+	size_t i, j;
+	int err = 0;
+
+	qsort(w->multi, w->n_multi, sizeof(*w->multi), inode_key_cmp);
+	for (i = 0; i < w->n_multi && !err; i = j) {
+		for (j = i + 1; j < w->n_multi && !inode_key_cmp(&w->multi[i], &w->multi[j]); j++) {
+			policy_image__inode_value_merge(w->img, &w->multi[i].val, &w->multi[j].val);
+			w->written--; /* counted once per inode */
+		}
+		err = w->b->update(w->b, POLICY_MAP_FILE_INODES, &w->multi[i].key,
+				   &w->multi[i].val);
+	}
 	return err;
 }
 
@@ -921,8 +966,11 @@ static int stage_image(struct policy_backend *b, const struct policy_image *img,
 		err = -ENOMEM;
 	for (i = 0; i < img->n_inodes && !err; i++)
 		err = resolve_request(&w, &img->inodes[i]);
+	if (!err)
+		err = stage_multi(&w);
 	for (i = 0; i < MISSING_DIRS; i++)
 		free(w.missing[i]);
+	free(w.multi);
 	free(w.linked);
 	policy_links__free(own);
 	if (err)

@@ -192,6 +192,12 @@ bool policy_image__in_binset(const struct policy_image *img, __u8 binset, __u64 
  */
 int policy_image__inode_value(const struct policy_image *img, __u32 set, const char *path,
 			      struct aw_rule_val *out);
+/*
+ * The value of an inode reached by several protected names: `into` gains add's references,
+ * in the same keeping order and bound.
+ */
+void policy_image__inode_value_merge(const struct policy_image *img, struct aw_rule_val *into,
+				     const struct aw_rule_val *add);
 
 /* ---- decisions (the reference matcher, policy_match.c) ---- */
 

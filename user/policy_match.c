@@ -527,6 +527,39 @@ static int inode_ref_cmp(const struct policy_image *img, const struct aw_rule_re
 	return a->rule_id < b->rule_id ? -1 : a->rule_id > b->rule_id;
 }
 
+/* Keep `ref` among keep[0..*n) (in keeping order, no duplicates; past AW_RULE_REFS the weakest
+ * falls off). keep has room for AW_RULE_REFS + 1. */
+static void keep_ref(const struct policy_image *img, struct aw_rule_ref *keep, int *n,
+		     const struct aw_rule_ref *ref)
+{
+	int k;
+
+	for (k = 0; k < *n; k++)
+		if (!memcmp(&keep[k], ref, sizeof(*ref)))
+			return;
+	for (k = *n; k > 0 && inode_ref_cmp(img, ref, &keep[k - 1]) < 0; k--)
+		keep[k] = keep[k - 1];
+	keep[k] = *ref;
+	if (*n < AW_RULE_REFS)
+		(*n)++;
+}
+
+void policy_image__inode_value_merge(const struct policy_image *img, struct aw_rule_val *into,
+				     const struct aw_rule_val *add)
+{
+	struct aw_rule_ref keep[AW_RULE_REFS + 1];
+	int n = 0;
+
+	for (int i = 0; i < AW_RULE_REFS; i++) {
+		if (into->refs[i].rule_id)
+			keep_ref(img, keep, &n, &into->refs[i]);
+		if (add->refs[i].rule_id)
+			keep_ref(img, keep, &n, &add->refs[i]);
+	}
+	memset(into->refs, 0, sizeof(into->refs));
+	memcpy(into->refs, keep, n * sizeof(keep[0]));
+}
+
 int policy_image__inode_value(const struct policy_image *img, __u32 set, const char *path,
 			      struct aw_rule_val *out)
 {
@@ -547,24 +580,15 @@ int policy_image__inode_value(const struct policy_image *img, __u32 set, const c
 			.flags = (f->flags & ~AW_REF_AUDIT_MODE) | AW_REF_IDENTITY,
 			.binset = f->binset,
 		};
-		bool cancelled = false, dup = false;
-		int k;
+		bool cancelled = false;
 
 		if (f->action != AW_ACT_DENY || (f->flags & AW_REF_EXCEPT))
 			continue;
-		for (k = 0; k < q->n && !cancelled; k++)
+		for (int k = 0; k < q->n && !cancelled; k++)
 			cancelled = (q->refs[k].flags & AW_REF_EXCEPT) &&
 				    q->refs[k].rule_id == f->rule_id;
-		for (k = 0; k < n && !dup; k++)
-			dup = !memcmp(&keep[k], &ref, sizeof(ref));
-		if (cancelled || dup)
-			continue;
-		/* insert in keeping order; past AW_RULE_REFS the weakest falls off */
-		for (k = n; k > 0 && inode_ref_cmp(img, &ref, &keep[k - 1]) < 0; k--)
-			keep[k] = keep[k - 1];
-		keep[k] = ref;
-		if (n < AW_RULE_REFS)
-			n++;
+		if (!cancelled)
+			keep_ref(img, keep, &n, &ref);
 	}
 	memcpy(out->refs, keep, n * sizeof(keep[0]));
 	return n ? 0 : -ENOENT;

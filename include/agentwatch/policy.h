@@ -75,6 +75,7 @@
 // `linkScan:`), leaving links elsewhere to their names; a link made after the walk by a process
 // no policy confines is not seen until the next start (such a process could read the file
 // itself); a confined agent cannot make one, since path_link decides on the source's name.
+// A file with several protected names gets one entry holding the references of all of them.
 // The references of a file_inodes value carry AW_REF_IDENTITY: an except: of the name the file
 // is reached by does not cancel them ("Deciding", step 2). The excepts of the protected name
 // itself were applied when the value was made, so the workspace's own .env stays free, but a

@@ -473,6 +473,44 @@ static void test_apply_protects_other_names(void **state)
 	assert_int_equal(st.links_protected, 0);
 	assert_null(entry_of(&r, "b/c/notes.txt"));
 
+	/*
+	 * Both names protected (b/c/notes.txt by an exact rule too): one entry for the inode,
+	 * with the rules of both names, whichever name the walk met last.
+	 */
+	static const char both[] = "apiVersion: agentwatch.dev/v1\n"
+				   "kind: AgentPolicy\n"
+				   "metadata: {name: both}\n"
+				   "spec:\n"
+				   "  files:\n"
+				   "    - {name: dotenv, path: \"${HOME}/**/.env*\", access: "
+				   "[read], "
+				   "action: deny}\n"
+				   "    - {name: notes, path: \"${HOME}/b/c/notes.txt\", access: "
+				   "[write], "
+				   "action: deny}\n";
+	policy_image__free(img);
+	policy_collection__free(&c);
+	img = policy_image__new();
+	assert_non_null(img);
+	policy_collection__init(&c);
+	assert_int_equal(policy_collection__parse(&c, "both.yaml", both, strlen(both), &errs), 0);
+	assert_int_equal(policy_image__compile(img, &c, 1, &agent, &errs), 0);
+	policy_links__free(r.ops.links);
+	r.ops.links = policy_links__new();
+	assert_non_null(r.ops.links);
+	r.n = 0;
+	assert_int_equal(policy_apply(&r.ops, img, &st), 0);
+	/* a/.env (= b/c/notes.txt) and ws/.env.local (= ws-notes.txt), each staged once */
+	assert_int_equal(r.n, 2);
+	assert_int_equal(st.inodes, 2);
+	v = entry_of(&r, "a/.env");
+	assert_non_null(v);
+	assert_string_equal(policy_image__rule(img, v->refs[0].rule_id)->name, "dotenv");
+	assert_int_equal(v->refs[0].access, AW_ACC_READ);
+	assert_non_null(v->refs[1].rule_id);
+	assert_string_equal(policy_image__rule(img, v->refs[1].rule_id)->name, "notes");
+	assert_int_equal(v->refs[1].access & AW_ACC_WRITE, AW_ACC_WRITE);
+
 	policy_links__free(r.ops.links);
 	policy_image__free(img);
 	policy_collection__free(&c);
